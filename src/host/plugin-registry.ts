@@ -1,0 +1,63 @@
+/**
+ * Where each plugin name is implemented, and how a script path picks its language.
+ * Modules are imported lazily so that serving a memory disk never loads pyodide.
+ */
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import type { PluginFactory } from './plugin.js';
+
+interface PluginModule {
+  default: PluginFactory;
+}
+
+const PLUGIN_MODULES: Readonly<Record<string, () => Promise<PluginModule>>> = {
+  memory: () => import('../plugins/memory.js'),
+  file: () => import('../plugins/file.js'),
+  null: () => import('../plugins/null.js'),
+  js: () => import('../languages/js/index.js'),
+  lua: () => import('../languages/lua/index.js'),
+  python: () => import('../languages/python/index.js'),
+  tcl: () => import('../languages/tcl/index.js'),
+  sh: () => import('../languages/sh/sh.js'),
+  eval: () => import('../languages/sh/eval.js'),
+  streaming: () => import('../plugins/streaming.js'),
+};
+
+export function pluginNames(): string[] {
+  return Object.keys(PLUGIN_MODULES);
+}
+
+export function isPluginName(name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(PLUGIN_MODULES, name);
+}
+
+export async function loadPluginFactory(name: string): Promise<PluginFactory> {
+  const module = await PLUGIN_MODULES[name]();
+  return module.default;
+}
+
+const LANGUAGE_BY_EXTENSION: Readonly<Record<string, string>> = {
+  '.lua': 'lua',
+  '.py': 'python',
+  '.tcl': 'tcl',
+  '.sh': 'sh',
+  '.js': 'js',
+  '.mjs': 'js',
+};
+
+/**
+ * The plugin that runs a script given in place of a plugin name, as `nbdkit ./plugin.py` does
+ * for executable scripts: a `#!... nbdkit LANGUAGE` line wins, then the file extension.
+ * Returns undefined when neither says.
+ */
+export function languageOfScript(path: string): string | undefined {
+  let head = '';
+  try {
+    head = readFileSync(path, { encoding: 'latin1', flag: 'r' }).slice(0, 256);
+  } catch {
+    return undefined;
+  }
+  const shebang = /^#!\s*\S*nbdkit(?:-ts)?\s+(\w+)/.exec(head);
+  if (shebang && isPluginName(shebang[1])) return shebang[1];
+  return LANGUAGE_BY_EXTENSION[extname(path).toLowerCase()];
+}
