@@ -1,0 +1,514 @@
+/**
+ * The backend: what nbdkit's server does between the protocol and a plugin.
+ *
+ * - the defaults for callbacks a plugin leaves out (can_write from the presence of pwrite, ...),
+ * - emulation (zero by writing zeroes, FUA by flush, cache by pread, extents as "all data"),
+ * - request validation against the export (bounds, flags, capabilities),
+ * - turning a plugin's exception into an errno and a message on stderr,
+ * - serialisation of plugin calls by thread model.
+ *
+ * The protocol layer (handshake.ts, transmission.ts) only ever talks to this module.
+ */
+import { logDebug, logError } from './log.js';
+import {
+  CacheMode,
+  type ConnectionInfo,
+  type ExportInfo,
+  type ExtentSink,
+  ExtentType,
+  Flag,
+  FuaMode,
+  type Handle,
+  type Plugin,
+  PluginError,
+  ReportedPluginError,
+  ThreadModel,
+} from './plugin.js';
+import { Command, CommandFlag, MAX_REQUEST_SIZE, TransmissionFlag, commandName } from './protocol.js';
+import { type RequestSerializer, ServerLocks } from './serialize.js';
+import { MAX_SIZE } from './size.js';
+
+/** A failed request: the errno to map for the client. The message has already been logged. */
+export class RequestError extends Error {
+  constructor(readonly errno: string, message: string) {
+    super(message);
+    this.name = 'RequestError';
+  }
+}
+
+/** nbdkit's zero levels: the plugin's can_zero only says whether .zero is worth calling. */
+const ZeroMode = { NONE: 0, EMULATE: 1, NATIVE: 2 } as const;
+type ZeroMode = (typeof ZeroMode)[keyof typeof ZeroMode];
+
+/** The extent limit per reply, as nbdkit (keeps one reply's memory bounded). */
+const MAX_EXTENTS = 1024 * 1024;
+
+export interface BackendOptions {
+  readonly: boolean;
+  threads: number;
+  /** Thread model after the plugin's thread_model(); set by prepare(). */
+}
+
+/** Error text for a thrown value, whatever a plugin threw. */
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+/** The errno a thrown value asks for: a PluginError's, a Node system error's, or EIO. */
+function errnoOf(error: unknown): string {
+  if (error instanceof PluginError) return error.errno;
+  if (error instanceof RequestError) return error.errno;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code;
+  return 'EIO';
+}
+
+/**
+ * Call a plugin callback, turning any failure into a logged RequestError. `what` names the
+ * callback in nbdkit's message form: `nbdkit-ts: error: pread: message`.
+ */
+async function invoke<T>(what: string, call: () => Promise<T> | T): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof RequestError) throw error;
+    const message = describe(error);
+    if (!(error instanceof ReportedPluginError)) logError(`${what}: ${message}`);
+    throw new RequestError(errnoOf(error), message);
+  }
+}
+
+function toBigInt(value: bigint | number, what: string): bigint {
+  if (typeof value === 'bigint') return value;
+  if (!Number.isSafeInteger(value)) throw new PluginError(`${what} returned a non-integer (${value})`, 'EIO');
+  return BigInt(value);
+}
+
+/** The server-wide half: one plugin, configured and ready, shared by every connection. */
+export class Backend {
+  private locks: ServerLocks | undefined;
+
+  constructor(
+    readonly plugin: Plugin,
+    private readonly options: BackendOptions,
+  ) {}
+
+  get readonly(): boolean {
+    return this.options.readonly;
+  }
+
+  /** The thread model in force, known after prepare(). */
+  get threadModel(): ThreadModel {
+    if (!this.locks) throw new Error('backend used before prepare()');
+    return this.locks.threadModel;
+  }
+
+  get serverLocks(): ServerLocks {
+    if (!this.locks) throw new Error('backend used before prepare()');
+    return this.locks;
+  }
+
+  /** After config_complete: settle the thread model and call get_ready, as nbdkit does before listening. */
+  async prepare(): Promise<void> {
+    const declared = this.plugin.thread_model
+      ? await invoke('thread_model', () => this.plugin.thread_model!())
+      : ThreadModel.SERIALIZE_ALL_REQUESTS;
+    if (!Object.values(ThreadModel).includes(declared)) {
+      throw new PluginError(`thread_model returned an unknown thread model (${String(declared)})`, 'EINVAL');
+    }
+    logDebug(`${this.plugin.name}: thread model ${threadModelName(declared)}`);
+    this.locks = new ServerLocks(declared, this.options.threads);
+    if (this.plugin.get_ready) await invoke('get_ready', () => this.plugin.get_ready!());
+  }
+
+  async afterFork(): Promise<void> {
+    if (this.plugin.after_fork) await invoke('after_fork', () => this.plugin.after_fork!());
+  }
+
+  async preconnect(readonly: boolean): Promise<void> {
+    if (this.plugin.preconnect) await invoke('preconnect', () => this.plugin.preconnect!(readonly));
+  }
+
+  /** list_exports with nbdkit's default: one export, the default one, named "". */
+  async listExports(readonly: boolean, tls: boolean): Promise<ExportInfo[]> {
+    if (!this.plugin.list_exports) return [{ name: await this.defaultExport(readonly, tls) }];
+    const exports = await invoke('list_exports', () => this.plugin.list_exports!(readonly, tls));
+    return exports;
+  }
+
+  async defaultExport(readonly: boolean, tls: boolean): Promise<string> {
+    if (!this.plugin.default_export) return '';
+    return invoke('default_export', () => this.plugin.default_export!(readonly, tls));
+  }
+
+  /**
+   * Open the export for a connection and probe every capability once, as nbdkit does in
+   * protocol_common_open, so that requests never meet a failing can_* later.
+   */
+  async open(exportName: string, tls: boolean, serializer: RequestSerializer): Promise<ExportContext> {
+    const readonly = this.options.readonly;
+    let resolvedName = exportName;
+    if (exportName === '' && this.plugin.default_export) {
+      resolvedName = await this.defaultExport(readonly, tls);
+    }
+    const info: ConnectionInfo = { exportName: resolvedName, tls, readonly };
+    const handle = await serializer.run(() => invoke('open', () => this.plugin.open(readonly, info)));
+    const context = new ExportContext(this.plugin, handle, readonly, serializer);
+    try {
+      await serializer.run(() => context.probe(this.threadModel));
+    } catch (error) {
+      await context.close();
+      throw error;
+    }
+    return context;
+  }
+
+  async cleanup(): Promise<void> {
+    if (this.plugin.cleanup) await invoke('cleanup', () => this.plugin.cleanup!()).catch(() => undefined);
+  }
+
+  async unload(): Promise<void> {
+    if (this.plugin.unload) await invoke('unload', () => this.plugin.unload!()).catch(() => undefined);
+  }
+}
+
+export function threadModelName(model: ThreadModel): string {
+  switch (model) {
+    case ThreadModel.SERIALIZE_CONNECTIONS:
+      return 'serialize_connections';
+    case ThreadModel.SERIALIZE_ALL_REQUESTS:
+      return 'serialize_all_requests';
+    case ThreadModel.SERIALIZE_REQUESTS:
+      return 'serialize_requests';
+    default:
+      return 'parallel';
+  }
+}
+
+/** Extents collected for one BLOCK_STATUS request, with nbdkit_add_extent's rules. */
+export class ExtentList implements ExtentSink {
+  readonly offsets: bigint[] = [];
+  readonly lengths: bigint[] = [];
+  readonly types: number[] = [];
+  private next = -1n;
+
+  constructor(
+    private readonly start: bigint,
+    private readonly end: bigint,
+  ) {}
+
+  get count(): number {
+    return this.types.length;
+  }
+
+  add(offset: bigint, length: bigint, type: number): void {
+    if (this.next >= 0n && this.next !== offset) {
+      throw new PluginError('extents must be added in ascending order and must be contiguous', 'ERANGE');
+    }
+    if (length < 0n) throw new PluginError(`extent length is negative (${length})`, 'ERANGE');
+    this.next = offset + length;
+    if (length === 0n || offset >= this.end || this.types.length >= MAX_EXTENTS) return;
+    if (offset + length > this.end) length = this.end - offset;
+    const n = this.types.length;
+    if (n === 0) {
+      if (offset + length <= this.start) return;
+      if (offset > this.start) throw new PluginError(`first extent must not be > start (${this.start})`, 'ERANGE');
+      length -= this.start - offset;
+      offset = this.start;
+    }
+    if (n > 0 && this.types[n - 1] === type) {
+      this.lengths[n - 1] += length;
+      return;
+    }
+    this.offsets.push(offset);
+    this.lengths.push(length);
+    this.types.push(type);
+  }
+}
+
+/** The per-connection half: one open handle, its cached capabilities, and the data path. */
+export class ExportContext {
+  size = 0n;
+  eflags = 0;
+  private canWrite = false;
+  private canFlush = false;
+  private canTrim = false;
+  private zeroMode: ZeroMode = ZeroMode.NONE;
+  private canFastZero = false;
+  private fuaMode: FuaMode = FuaMode.NONE;
+  private canExtents = false;
+  private cacheMode: CacheMode = CacheMode.NONE;
+  private isRotational = false;
+  private canMultiConn = false;
+  private closed = false;
+  description: string | undefined;
+  blockSize: { minimum: number; preferred: number; maximum: number } | undefined;
+
+  constructor(
+    private readonly plugin: Plugin,
+    private readonly handle: Handle,
+    private readonly readonly: boolean,
+    private readonly serializer: RequestSerializer,
+  ) {}
+
+  /** Everything nbdkit asks a plugin at open time, with nbdkit's defaults and dependencies. */
+  async probe(threadModel: ThreadModel): Promise<void> {
+    const p = this.plugin;
+    const h = this.handle;
+    const size = toBigInt(await invoke('get_size', () => p.get_size(h)), 'get_size');
+    if (size < 0n || size > MAX_SIZE) throw new RequestError('EINVAL', `get_size returned invalid value (${size})`);
+    this.size = size;
+
+    const ask = async (name: keyof Plugin, fallback: boolean): Promise<boolean> => {
+      const callback = p[name] as ((h: Handle) => unknown) | undefined;
+      if (!callback) return fallback;
+      return Boolean(await invoke(name, () => callback.call(p, h)));
+    };
+
+    this.canWrite = !this.readonly && (await ask('can_write', p.pwrite !== undefined));
+    this.canFlush = await ask('can_flush', p.flush !== undefined);
+    this.isRotational = await ask('is_rotational', false);
+    this.canTrim = this.canWrite && (await ask('can_trim', p.trim !== undefined));
+    if (!this.canWrite) this.zeroMode = ZeroMode.NONE;
+    else if (p.can_zero) this.zeroMode = (await ask('can_zero', true)) ? ZeroMode.NATIVE : ZeroMode.EMULATE;
+    else this.zeroMode = p.zero ? ZeroMode.NATIVE : ZeroMode.EMULATE;
+    if (this.zeroMode === ZeroMode.NONE) this.canFastZero = false;
+    else if (p.can_fast_zero) this.canFastZero = await ask('can_fast_zero', false);
+    else this.canFastZero = p.zero === undefined || this.zeroMode !== ZeroMode.NATIVE;
+    if (!this.canWrite) this.fuaMode = FuaMode.NONE;
+    else if (p.can_fua) this.fuaMode = await this.askMode('can_fua', () => p.can_fua!(h));
+    else this.fuaMode = p.flush ? FuaMode.EMULATE : FuaMode.NONE;
+    this.canMultiConn = await ask('can_multi_conn', false);
+    if (p.can_cache) this.cacheMode = await this.askMode('can_cache', () => p.can_cache!(h));
+    else this.cacheMode = p.cache ? CacheMode.NATIVE : CacheMode.NONE;
+    this.canExtents = await ask('can_extents', p.extents !== undefined);
+
+    if (p.export_description) {
+      this.description = await invoke('export_description', () => p.export_description!(h));
+    }
+    if (p.block_size) {
+      const b = await invoke('block_size', () => p.block_size!(h));
+      if (b.minimum !== 0) this.blockSize = validateBlockSize(b);
+    }
+
+    let flags = TransmissionFlag.HAS_FLAGS;
+    if (!this.canWrite) flags |= TransmissionFlag.READ_ONLY;
+    if (this.zeroMode !== ZeroMode.NONE) flags |= TransmissionFlag.SEND_WRITE_ZEROES;
+    if (this.canFastZero) flags |= TransmissionFlag.SEND_FAST_ZERO;
+    if (this.canTrim) flags |= TransmissionFlag.SEND_TRIM;
+    if (this.fuaMode !== FuaMode.NONE) flags |= TransmissionFlag.SEND_FUA;
+    if (this.canFlush) flags |= TransmissionFlag.SEND_FLUSH;
+    if (this.isRotational) flags |= TransmissionFlag.ROTATIONAL;
+    // Multi-conn promises consistency between connections, meaningless if they cannot coexist.
+    if (this.canMultiConn && threadModel > ThreadModel.SERIALIZE_CONNECTIONS) flags |= TransmissionFlag.CAN_MULTI_CONN;
+    if (this.cacheMode !== CacheMode.NONE) flags |= TransmissionFlag.SEND_CACHE;
+    this.eflags = flags;
+  }
+
+  private async askMode<T extends number>(name: string, call: () => Promise<T> | T): Promise<T> {
+    const value = await invoke(name, call);
+    if (typeof value === 'boolean') return (value ? 2 : 0) as T; // tolerate a boolean from a lax plugin
+    if (value !== 0 && value !== 1 && value !== 2) {
+      throw new RequestError('EINVAL', `${name} returned an invalid value (${String(value)})`);
+    }
+    return value;
+  }
+
+  /**
+   * Check a request against the export, as nbdkit's validate_request. Returns the errno for
+   * the client and logs why, or undefined when the request may go ahead.
+   */
+  validate(command: number, flags: number, offset: bigint, count: number, structuredReplies: boolean, baseAllocation: boolean): string | undefined {
+    const name = commandName(command);
+    const fail = (errno: string, why: string): string => {
+      logError(`invalid request: ${why}`);
+      return errno;
+    };
+    if (
+      this.eflags & TransmissionFlag.READ_ONLY &&
+      (command === Command.WRITE || command === Command.TRIM || command === Command.WRITE_ZEROES)
+    ) {
+      return fail('EROFS', `${name}: write request on readonly connection`);
+    }
+    switch (command) {
+      case Command.READ:
+      case Command.CACHE:
+      case Command.WRITE:
+      case Command.TRIM:
+      case Command.WRITE_ZEROES:
+      case Command.BLOCK_STATUS:
+        if (offset > this.size || BigInt(count) > this.size - offset) {
+          const errno = command === Command.WRITE || command === Command.WRITE_ZEROES ? 'ENOSPC' : 'EINVAL';
+          return fail(errno, `${name}: offset and count are out of range: offset=${offset} count=${count}`);
+        }
+        break;
+      case Command.FLUSH:
+        if (offset !== 0n || count !== 0) return fail('EINVAL', `${name}: expecting offset and count = 0`);
+        break;
+      default:
+        return fail('EINVAL', `unknown command (${command}) ignored`);
+    }
+    const known = CommandFlag.FUA | CommandFlag.NO_HOLE | CommandFlag.DF | CommandFlag.REQ_ONE | CommandFlag.FAST_ZERO;
+    if (flags & ~known) return fail('EINVAL', `unknown flag (0x${flags.toString(16)})`);
+    if (flags & CommandFlag.NO_HOLE && command !== Command.WRITE_ZEROES) {
+      return fail('EINVAL', 'NO_HOLE flag needs WRITE_ZEROES request');
+    }
+    if (flags & CommandFlag.FAST_ZERO && command !== Command.WRITE_ZEROES) {
+      return fail('EINVAL', 'FAST_ZERO flag needs WRITE_ZEROES request');
+    }
+    if (flags & CommandFlag.DF) {
+      if (command !== Command.READ) return fail('EINVAL', 'DF flag needs READ request');
+      if (!structuredReplies) return fail('EINVAL', `${name}: structured replies was not negotiated`);
+    }
+    if (flags & CommandFlag.REQ_ONE && command !== Command.BLOCK_STATUS) {
+      return fail('EINVAL', 'REQ_ONE flag needs BLOCK_STATUS request');
+    }
+    if (flags & CommandFlag.FUA && !(this.eflags & TransmissionFlag.SEND_FUA)) {
+      return fail('EINVAL', 'FUA flag not supported');
+    }
+    if ((command === Command.WRITE || command === Command.READ) && count > MAX_REQUEST_SIZE) {
+      return fail('ENOMEM', `${name}: data request is too large (${count} > ${MAX_REQUEST_SIZE})`);
+    }
+    const needs: Array<[number, number]> = [
+      [Command.FLUSH, TransmissionFlag.SEND_FLUSH],
+      [Command.TRIM, TransmissionFlag.SEND_TRIM],
+      [Command.WRITE_ZEROES, TransmissionFlag.SEND_WRITE_ZEROES],
+      [Command.CACHE, TransmissionFlag.SEND_CACHE],
+    ];
+    for (const [cmd, flag] of needs) {
+      if (command === cmd && !(this.eflags & flag)) return fail('EINVAL', `${name}: operation not supported`);
+    }
+    if (command === Command.BLOCK_STATUS) {
+      if (!structuredReplies) return fail('EINVAL', `${name}: structured replies was not negotiated`);
+      if (!baseAllocation) return fail('EINVAL', `${name}: base:allocation was not negotiated`);
+    }
+    return undefined;
+  }
+
+  private run<T>(what: string, call: () => Promise<T> | T): Promise<T> {
+    return this.serializer.run(() => invoke(what, call));
+  }
+
+  pread(buf: Uint8Array, offset: bigint): Promise<void> {
+    return this.run('pread', () => this.plugin.pread(this.handle, buf, offset, 0));
+  }
+
+  /** Strip FUA for plugins that do not handle it natively; the caller flushes instead. */
+  private splitFua(flags: number): [number, boolean] {
+    if (flags & Flag.FUA && this.fuaMode !== FuaMode.NATIVE) return [flags & ~Flag.FUA, true];
+    return [flags, false];
+  }
+
+  private async flushAfter(needFlush: boolean): Promise<void> {
+    if (needFlush) await this.flush();
+  }
+
+  async pwrite(buf: Uint8Array, offset: bigint, flags: number): Promise<void> {
+    const [pluginFlags, needFlush] = this.splitFua(flags);
+    const pwrite = this.plugin.pwrite;
+    if (!pwrite) throw new RequestError('EROFS', 'pwrite: plugin cannot write');
+    await this.run('pwrite', () => pwrite.call(this.plugin, this.handle, buf, offset, pluginFlags));
+    await this.flushAfter(needFlush);
+  }
+
+  async flush(): Promise<void> {
+    const flush = this.plugin.flush;
+    if (!flush) throw new RequestError('EINVAL', 'flush: plugin cannot flush');
+    await this.run('flush', () => flush.call(this.plugin, this.handle, 0));
+  }
+
+  async trim(count: number, offset: bigint, flags: number): Promise<void> {
+    const [pluginFlags, needFlush] = this.splitFua(flags);
+    const trim = this.plugin.trim;
+    if (!trim) throw new RequestError('EINVAL', 'trim: plugin cannot trim');
+    await this.run('trim', () => trim.call(this.plugin, this.handle, count, offset, pluginFlags));
+    await this.flushAfter(needFlush);
+  }
+
+  /** zero, falling back to writing zeroes where the plugin cannot (unless the client wants it fast). */
+  async zero(count: number, offset: bigint, flags: number): Promise<void> {
+    const [pluginFlags, needFlush] = this.splitFua(flags);
+    if (count === 0) return this.flushAfter(needFlush);
+    const zero = this.plugin.zero;
+    if (this.zeroMode === ZeroMode.NATIVE && zero) {
+      try {
+        await this.run('zero', () => zero.call(this.plugin, this.handle, count, offset, pluginFlags));
+        return this.flushAfter(needFlush);
+      } catch (error) {
+        const errno = errnoOf(error);
+        if (errno !== 'ENOTSUP' && errno !== 'EOPNOTSUPP') throw error;
+      }
+    }
+    if (flags & Flag.FAST_ZERO) throw new RequestError('ENOTSUP', 'zero: fast zero not possible');
+    const writeFlags = pluginFlags & ~(Flag.MAY_TRIM | Flag.FAST_ZERO);
+    const chunk = Math.min(count, MAX_REQUEST_SIZE);
+    const zeroes = new Uint8Array(chunk);
+    let done = 0;
+    while (done < count) {
+      const length = Math.min(chunk, count - done);
+      await this.pwrite(zeroes.subarray(0, length), offset + BigInt(done), writeFlags);
+      done += length;
+    }
+    await this.flushAfter(needFlush);
+  }
+
+  /** Fill the list for [offset, offset+count), or report all data when the plugin has no extents. */
+  async extents(count: number, offset: bigint, flags: number): Promise<ExtentList> {
+    const list = new ExtentList(offset, this.size);
+    const extents = this.plugin.extents;
+    if (!this.canExtents || !extents) {
+      list.add(offset, BigInt(count), ExtentType.DATA);
+      return list;
+    }
+    await this.run('extents', () => extents.call(this.plugin, this.handle, count, offset, flags, list));
+    if (list.count < 1) {
+      logError('extents: plugin must return at least one extent');
+      throw new RequestError('EINVAL', 'extents: plugin must return at least one extent');
+    }
+    return list;
+  }
+
+  /** cache: native, emulated by reading and discarding, or a no-op when advertised without a callback. */
+  async cache(count: number, offset: bigint, flags: number): Promise<void> {
+    if (this.cacheMode === CacheMode.EMULATE) {
+      const chunk = Math.min(count, MAX_REQUEST_SIZE);
+      const scratch = new Uint8Array(chunk);
+      for (let done = 0; done < count; done += chunk) {
+        const length = Math.min(chunk, count - done);
+        await this.pread(scratch.subarray(0, length), offset + BigInt(done));
+      }
+      return;
+    }
+    const cache = this.plugin.cache;
+    if (!cache) return;
+    await this.run('cache', () => cache.call(this.plugin, this.handle, count, offset, flags));
+  }
+
+  /** close the handle once; errors are logged, never thrown, as the connection is going anyway. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const close = this.plugin.close;
+    if (close) await this.run('close', () => close.call(this.plugin, this.handle)).catch(() => undefined);
+  }
+}
+
+function validateBlockSize(b: { minimum: number; preferred: number; maximum: number }): typeof b {
+  const pow2 = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
+  const ok =
+    pow2(b.minimum) &&
+    b.minimum <= 65536 &&
+    pow2(b.preferred) &&
+    b.preferred >= 512 &&
+    b.preferred <= 32 * 1024 * 1024 &&
+    b.preferred >= b.minimum &&
+    (b.maximum === 0xffffffff || (b.maximum >= b.preferred && b.maximum % b.minimum === 0));
+  if (!ok) {
+    throw new RequestError(
+      'EINVAL',
+      `block_size: invalid minimum, preferred or maximum (${b.minimum}, ${b.preferred}, ${b.maximum})`,
+    );
+  }
+  return b;
+}

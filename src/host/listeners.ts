@@ -1,0 +1,98 @@
+/**
+ * Where clients come from: a Unix socket (-U, including a private one for -U -), TCP (-p/-i),
+ * or stdin/stdout for exactly one client (-s).
+ */
+import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { createServer, type ListenOptions, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClientStreams } from './connection.js';
+
+export type Accept = (streams: ClientStreams) => void;
+
+/** Close a socket gracefully, and for good even if the client never reads what is queued. */
+export function socketStreams(socket: Socket): ClientStreams {
+  socket.setNoDelay(true);
+  return {
+    input: socket,
+    output: socket,
+    close: () => {
+      if (socket.destroyed) return;
+      socket.end();
+      setTimeout(() => socket.destroy(), 5000).unref();
+    },
+  };
+}
+
+export interface Listening {
+  /** For $uri and friends. */
+  unixSocket?: string;
+  port?: number;
+  close(): Promise<void>;
+}
+
+function listen(server: Server, where: ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(where, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+export async function listenUnix(path: string, accept: Accept): Promise<Listening> {
+  let privateDir: string | undefined;
+  let socketPath = path;
+  if (path === '-') {
+    privateDir = mkdtempSync(join(tmpdir(), 'nbdkit-ts'));
+    socketPath = join(privateDir, 'socket');
+  }
+  const server = createServer((socket) => accept(socketStreams(socket)));
+  try {
+    await listen(server, { path: socketPath });
+  } catch (error) {
+    if (privateDir) rmSync(privateDir, { recursive: true, force: true });
+    throw new Error(`bind: ${socketPath}: ${(error as Error).message}`);
+  }
+  return {
+    unixSocket: socketPath,
+    close: async () => {
+      await closeServer(server);
+      try {
+        unlinkSync(socketPath);
+      } catch {
+        // Already gone (Node removes it on close on some platforms).
+      }
+      if (privateDir) rmSync(privateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function listenTcp(port: number, host: string | undefined, accept: Accept): Promise<Listening> {
+  const server = createServer((socket) => accept(socketStreams(socket)));
+  try {
+    await listen(server, { port, host });
+  } catch (error) {
+    throw new Error(`bind: ${host ?? '*'}:${port}: ${(error as Error).message}`);
+  }
+  const address = server.address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+  return { port: boundPort, close: () => closeServer(server) };
+}
+
+/** -s: the single client is on stdin and stdout. */
+export function stdioStreams(): ClientStreams {
+  return {
+    input: process.stdin,
+    output: process.stdout,
+    close: () => {
+      process.stdin.destroy();
+      process.stdout.end();
+    },
+  };
+}

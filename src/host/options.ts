@@ -1,0 +1,230 @@
+/**
+ * The command line of nbdkit(1): `nbdkit-ts [OPTIONS] PLUGIN [key=value ...]`.
+ *
+ * Options may come before or after the plugin, as with nbdkit's getopt. A mistake throws a
+ * UsageError whose message becomes the one-line `nbdkit-ts: error: ...`.
+ */
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export type TlsMode = 'off' | 'on' | 'require';
+
+export interface ServerOptions {
+  plugin: string | undefined;
+  /** key=value parameters in command-line order; a bare value has key undefined (the magic key). */
+  params: Array<{ key: string | undefined; value: string }>;
+  unixSocket: string | undefined;
+  port: string | undefined;
+  ipAddress: string | undefined;
+  single: boolean;
+  foreground: boolean;
+  pidFile: string | undefined;
+  run: string | undefined;
+  exportName: string;
+  readonly: boolean;
+  threads: number;
+  verbose: boolean;
+  exitWithParent: boolean;
+  dumpPlugin: boolean;
+  dumpConfig: boolean;
+  help: boolean;
+  version: boolean;
+  noStructuredReplies: boolean;
+  noMetaContexts: boolean;
+  tls: TlsMode;
+  tlsCertificates: string | undefined;
+  tlsPsk: string | undefined;
+  tlsVerifyPeer: boolean;
+}
+
+export function defaultOptions(): ServerOptions {
+  return {
+    plugin: undefined,
+    params: [],
+    unixSocket: undefined,
+    port: undefined,
+    ipAddress: undefined,
+    single: false,
+    foreground: false,
+    pidFile: undefined,
+    run: undefined,
+    exportName: '',
+    readonly: false,
+    threads: 16,
+    verbose: false,
+    exitWithParent: false,
+    dumpPlugin: false,
+    dumpConfig: false,
+    help: false,
+    version: false,
+    noStructuredReplies: false,
+    noMetaContexts: false,
+    tls: 'off',
+    tlsCertificates: undefined,
+    tlsPsk: undefined,
+    tlsVerifyPeer: false,
+  };
+}
+
+type Setter = (options: ServerOptions, value: string) => void;
+
+interface OptionSpec {
+  long: string;
+  short?: string;
+  /** Present when the option takes a value. */
+  set?: Setter;
+  /** Present when the option is a switch. */
+  flag?: (options: ServerOptions) => void;
+}
+
+function parseThreads(value: string): number {
+  if (!/^\d+$/.test(value)) throw new UsageError(`cannot parse number of threads: ${value}`);
+  return Number(value);
+}
+
+function parseTls(value: string): TlsMode {
+  switch (value) {
+    case 'off':
+    case 'no':
+    case 'false':
+    case '0':
+      return 'off';
+    case 'on':
+    case 'yes':
+    case 'true':
+    case '1':
+      return 'on';
+    case 'require':
+    case 'required':
+    case 'force':
+      return 'require';
+    default:
+      throw new UsageError(`--tls flag must be off|on|require`);
+  }
+}
+
+const SPECS: OptionSpec[] = [
+  { long: 'unix', short: 'U', set: (o, v) => (o.unixSocket = v) },
+  { long: 'port', short: 'p', set: (o, v) => (o.port = v) },
+  { long: 'ipaddr', short: 'i', set: (o, v) => (o.ipAddress = v) },
+  { long: 'single', short: 's', flag: (o) => (o.single = true) },
+  { long: 'foreground', short: 'f', flag: (o) => (o.foreground = true) },
+  { long: 'no-fork', flag: (o) => (o.foreground = true) },
+  { long: 'pidfile', short: 'P', set: (o, v) => (o.pidFile = v) },
+  { long: 'run', set: (o, v) => (o.run = v) },
+  { long: 'export-name', short: 'e', set: (o, v) => (o.exportName = v) },
+  { long: 'export', set: (o, v) => (o.exportName = v) },
+  { long: 'read-only', short: 'r', flag: (o) => (o.readonly = true) },
+  { long: 'readonly', flag: (o) => (o.readonly = true) },
+  { long: 'threads', short: 't', set: (o, v) => (o.threads = parseThreads(v)) },
+  { long: 'verbose', short: 'v', flag: (o) => (o.verbose = true) },
+  { long: 'exit-with-parent', flag: (o) => (o.exitWithParent = true) },
+  { long: 'dump-plugin', flag: (o) => (o.dumpPlugin = true) },
+  { long: 'dump-config', flag: (o) => (o.dumpConfig = true) },
+  { long: 'help', flag: (o) => (o.help = true) },
+  { long: 'version', short: 'V', flag: (o) => (o.version = true) },
+  { long: 'no-sr', flag: (o) => (o.noStructuredReplies = true) },
+  { long: 'no-structured-replies', flag: (o) => (o.noStructuredReplies = true) },
+  { long: 'no-mc', flag: (o) => (o.noMetaContexts = true) },
+  { long: 'no-meta-contexts', flag: (o) => (o.noMetaContexts = true) },
+  {
+    long: 'log',
+    set: (_o, v) => {
+      if (v !== 'stderr') throw new UsageError(`--log=${v}: only --log=stderr is supported`);
+    },
+  },
+  { long: 'tls', set: (o, v) => (o.tls = parseTls(v)) },
+  { long: 'tls-certificates', set: (o, v) => (o.tlsCertificates = v) },
+  { long: 'tls-psk', set: (o, v) => (o.tlsPsk = v) },
+  { long: 'tls-verify-peer', flag: (o) => (o.tlsVerifyPeer = true) },
+];
+
+const BY_LONG = new Map(SPECS.map((s) => [s.long, s]));
+const BY_SHORT = new Map(SPECS.filter((s) => s.short).map((s) => [s.short!, s]));
+
+/** Parse argv (without node and the script). */
+export function parseCommandLine(argv: string[]): ServerOptions {
+  const options = defaultOptions();
+  let onlyPositionals = false;
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const takeValue = (name: string): string => {
+      if (i + 1 >= argv.length) throw new UsageError(`option '${name}' requires an argument`);
+      return argv[++i];
+    };
+    if (onlyPositionals || arg === '-' || !arg.startsWith('-')) {
+      positionals.push(arg);
+    } else if (arg === '--') {
+      onlyPositionals = true;
+    } else if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+      const spec = BY_LONG.get(name);
+      if (!spec) throw new UsageError(`unrecognized option '--${name}'`);
+      if (spec.flag) {
+        if (eq !== -1) throw new UsageError(`option '--${name}' doesn't allow an argument`);
+        spec.flag(options);
+      } else {
+        spec.set!(options, eq === -1 ? takeValue(`--${name}`) : arg.slice(eq + 1));
+      }
+    } else {
+      // Short options, possibly bundled (-fv) or with an attached value (-p10809).
+      for (let j = 1; j < arg.length; j++) {
+        const letter = arg[j];
+        const spec = BY_SHORT.get(letter);
+        if (!spec) throw new UsageError(`invalid option -- '${letter}'`);
+        if (spec.flag) {
+          spec.flag(options);
+          continue;
+        }
+        const rest = arg.slice(j + 1);
+        spec.set!(options, rest !== '' ? rest : takeValue(`-${letter}`));
+        break;
+      }
+    }
+  }
+  if (positionals.length > 0) {
+    options.plugin = positionals[0];
+    for (const param of positionals.slice(1)) {
+      const eq = param.indexOf('=');
+      if (eq === 0) throw new UsageError(`malformed parameter '${param}': empty key`);
+      if (eq === -1) options.params.push({ key: undefined, value: param });
+      else options.params.push({ key: param.slice(0, eq), value: param.slice(eq + 1) });
+    }
+  }
+  checkCombinations(options);
+  return options;
+}
+
+function checkCombinations(o: ServerOptions): void {
+  if (o.single && (o.unixSocket !== undefined || o.port !== undefined || o.ipAddress !== undefined)) {
+    throw new UsageError('-s cannot be combined with -U, -p or -i');
+  }
+  if (o.unixSocket !== undefined && (o.port !== undefined || o.ipAddress !== undefined)) {
+    throw new UsageError('-U cannot be combined with -p or -i');
+  }
+  if (o.single && o.run !== undefined) throw new UsageError('-s cannot be combined with --run');
+  if (o.port !== undefined && !/^\d+$/.test(o.port)) throw new UsageError(`invalid port number: ${o.port}`);
+  if (o.tls !== 'off') throw new UsageError('TLS is not supported yet (use --tls=off)');
+}
+
+/** A parameter key must look like an identifier, as nbdkit's is_config_key requires. */
+export function isValidConfigKey(key: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9_.-]*$/.test(key);
+}
+
+export const USAGE = `nbdkit-ts [-e|--exportname EXPORTNAME] [--exit-with-parent] [-f|--foreground] [-i|--ipaddr IPADDR]
+          [--log=stderr] [--no-sr] [--no-mc] [-P|--pidfile PIDFILE]
+          [-p|--port PORT] [-r|--readonly] [--run CMD] [-s|--single]
+          [-t|--threads THREADS] [--tls=off|on|require]
+          [--tls-certificates /path/to/certificates] [--tls-psk /path/to/pskfile]
+          [--tls-verify-peer] [-U|--unix SOCKET|-] [-v|--verbose] [-V|--version]
+          PLUGIN [[KEY=]VALUE [KEY=VALUE [...]]]
+
+Please read the nbdkit(1) manual page for full usage.`;

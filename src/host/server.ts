@@ -1,0 +1,204 @@
+/**
+ * The server's life: parse the command line, configure the plugin, listen, serve, and shut
+ * down cleanly (close, cleanup, unload, remove the socket and pid file) on a signal, at the end
+ * of --run, on nbdkit_shutdown, or when the single -s client leaves.
+ */
+import { unlinkSync, writeFileSync, renameSync } from 'node:fs';
+import { Backend } from './backend.js';
+import { type ClientStreams, serveConnection } from './connection.js';
+import { daemonize, notifyReady } from './daemon.js';
+import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
+import { listenTcp, listenUnix, type Listening, stdioStreams } from './listeners.js';
+import { logDebug, logError, logRaw, setVerbose } from './log.js';
+import { parseCommandLine, type ServerOptions, UsageError } from './options.js';
+import type { Plugin, PluginHost } from './plugin.js';
+import { configure, instantiate, resolvePlugin } from './plugin-loader.js';
+import { parseSize } from './size.js';
+import { captiveEnvironment, runCaptive } from './captive.js';
+
+const DEFAULT_PORT = 10809;
+
+class Shutdown {
+  private requested = false;
+  private resolve: (() => void) | undefined;
+  readonly done = new Promise<void>((resolve) => (this.resolve = resolve));
+
+  request(): void {
+    if (this.requested) return;
+    this.requested = true;
+    this.resolve?.();
+  }
+}
+
+function makeHost(options: ServerOptions, shutdown: Shutdown): PluginHost {
+  return {
+    debug: (message) => logDebug(message),
+    error: (message) => logError(message),
+    parseSize: (text) => parseSize(text),
+    shutdown: () => shutdown.request(),
+    readonly: options.readonly,
+    verbose: options.verbose,
+  };
+}
+
+/** Run nbdkit-ts with these arguments; resolves to the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  let options: ServerOptions;
+  try {
+    options = parseCommandLine(argv);
+  } catch (error) {
+    return usageFailure(error);
+  }
+  setVerbose(options.verbose);
+
+  if (options.version) {
+    process.stdout.write(versionText());
+    return 0;
+  }
+  if (options.dumpConfig) {
+    process.stdout.write(dumpConfig());
+    return 0;
+  }
+  if (options.help && options.plugin === undefined) {
+    process.stdout.write(helpText(undefined));
+    return 0;
+  }
+
+  const foreground =
+    options.foreground || options.single || options.run !== undefined || options.exitWithParent || options.dumpPlugin || options.help;
+  if (!foreground) return daemonize(argv, options.verbose);
+
+  const shutdown = new Shutdown();
+  let plugin: Plugin;
+  let resolved;
+  try {
+    resolved = resolvePlugin(options);
+    plugin = await instantiate(resolved.name, makeHost(options, shutdown));
+  } catch (error) {
+    return usageFailure(error);
+  }
+
+  if (options.help) {
+    process.stdout.write(helpText(plugin));
+    return 0;
+  }
+  try {
+    await configure(plugin, resolved.params, { complete: !options.dumpPlugin });
+  } catch (error) {
+    return usageFailure(error);
+  }
+  if (options.dumpPlugin) {
+    process.stdout.write(await dumpPlugin(plugin));
+    return 0;
+  }
+
+  const backend = new Backend(plugin, { readonly: options.readonly, threads: options.threads });
+  try {
+    await backend.prepare();
+  } catch (error) {
+    return usageFailure(error);
+  }
+  return serve(options, backend, shutdown);
+}
+
+function usageFailure(error: unknown): number {
+  const message = error instanceof Error ? error.message : String(error);
+  logError(message);
+  if (!(error instanceof UsageError) && process.env.NBDKIT_TS_DEBUG_STACK) logRaw(String((error as Error).stack));
+  return 1;
+}
+
+async function serve(options: ServerOptions, backend: Backend, shutdown: Shutdown): Promise<number> {
+  const connections = new Set<Promise<void>>();
+  const accept = (streams: ClientStreams): void => {
+    const handshakeOptions = {
+      noStructuredReplies: options.noStructuredReplies,
+      noMetaContexts: options.noMetaContexts,
+      tlsRequired: false,
+    };
+    const connection = serveConnection(streams, backend, handshakeOptions).finally(() => connections.delete(connection));
+    connections.add(connection);
+  };
+
+  let listening: Listening | undefined;
+  let exitStatus = 0;
+  const onSignal = (): void => shutdown.request();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+
+  try {
+    if (options.single) {
+      // stdout is the socket now: anything printed by mistake must go to stderr instead.
+      console.log = console.error;
+      console.info = console.error;
+      const connection = serveConnection(stdioStreams(), backend, {
+        noStructuredReplies: options.noStructuredReplies,
+        noMetaContexts: options.noMetaContexts,
+        tlsRequired: false,
+      });
+      await Promise.race([connection, shutdown.done]);
+    } else {
+      try {
+        if (options.unixSocket !== undefined) listening = await listenUnix(options.unixSocket, accept);
+        else if (options.port !== undefined || options.ipAddress !== undefined || options.run === undefined) {
+          listening = await listenTcp(Number(options.port ?? DEFAULT_PORT), options.ipAddress, accept);
+        } else listening = await listenUnix('-', accept);
+      } catch (error) {
+        logError((error as Error).message);
+        return 1;
+      }
+      if (options.pidFile) writePidFile(options.pidFile);
+      await backend.afterFork();
+      notifyReady();
+      if (options.exitWithParent) watchParent(shutdown);
+
+      if (options.run !== undefined) {
+        const env = captiveEnvironment(options, listening);
+        const status = runCaptive(options.run, env);
+        exitStatus = await Promise.race([status, shutdown.done.then(() => 0)]);
+      } else {
+        await shutdown.done;
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+    logDebug('shutting down');
+    await listening?.close();
+    await Promise.race([Promise.allSettled([...connections]), new Promise((r) => setTimeout(r, 5000).unref())]);
+    await backend.cleanup();
+    await backend.unload();
+    if (options.pidFile) removeQuietly(options.pidFile);
+  }
+  return exitStatus;
+}
+
+function writePidFile(path: string): void {
+  // Written whole under a temporary name first, so a reader never sees a partial pid.
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${process.pid}\n`);
+  renameSync(temporary, path);
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+/** --exit-with-parent: Node has no PR_SET_PDEATHSIG, so notice the re-parenting instead. */
+function watchParent(shutdown: Shutdown): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      logDebug('parent process exited, shutting down');
+      shutdown.request();
+    }
+  }, 250);
+  timer.unref();
+  void shutdown.done.then(() => clearInterval(timer));
+}
