@@ -1,0 +1,136 @@
+/**
+ * Starting nbdkit-ts (and native nbdkit) for tests, and running real NBD clients against them.
+ * Servers listen on a Unix socket in a fresh temporary directory and are always stopped.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = join(ROOT, 'dist', 'cli.js');
+
+/** libnbd's Python bindings belong to Debian's python3, so /usr/bin must come first. */
+export const CLIENT_ENV: NodeJS.ProcessEnv = { ...process.env, PATH: `/usr/bin:/bin:${process.env.PATH ?? ''}` };
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  input?: Buffer | string;
+  timeoutMs?: number;
+}
+
+/** Run a command to completion, capturing its output. Never rejects on a non-zero exit. */
+export function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? CLIENT_ENV,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const stdout: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout: Buffer.concat(stdout), stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Run nbdkit-ts itself with these arguments. */
+export function runNbdkitTs(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return run(process.execPath, [CLI, ...args], options);
+}
+
+export interface RunningServer {
+  socket: string;
+  uri: string;
+  process: ChildProcess;
+  /** Everything the server printed on stderr so far. */
+  stderr(): string;
+  /** SIGTERM, wait for exit; returns the exit code. */
+  stop(): Promise<number | null>;
+}
+
+export interface StartOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Run native nbdkit instead of nbdkit-ts (the oracle). */
+  native?: boolean;
+  /** How long to wait for the socket to appear. */
+  timeoutMs?: number;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Start a server in the foreground on a private Unix socket: `nbdkit-ts -f -U SOCK ...args`.
+ * Resolves once the socket exists; rejects with the server's stderr if it exits first.
+ */
+export async function startServer(args: string[], options: StartOptions = {}): Promise<RunningServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'nbdkit-ts-test-'));
+  const socket = join(dir, 'sock');
+  const command = options.native ? 'nbdkit' : process.execPath;
+  const prefix = options.native ? [] : [CLI];
+  const child = spawn(command, [...prefix, '-f', '-U', socket, ...args], {
+    cwd: options.cwd,
+    env: options.env ?? CLIENT_ENV,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let exited = false;
+  const exit = new Promise<number | null>((r) =>
+    child.on('exit', (code) => {
+      exited = true;
+      r(code);
+    }),
+  );
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  while (!existsSync(socket)) {
+    if (exited || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`server did not start (${args.join(' ')}):\n${stderr}`);
+    }
+    await sleep(20);
+  }
+  return {
+    socket,
+    uri: `nbd+unix:///?socket=${socket}`,
+    process: child,
+    stderr: () => stderr,
+    stop: async () => {
+      if (!exited) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exit;
+      clearTimeout(timer);
+      rmSync(dir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
+
+/** Run a Python snippet with libnbd's bindings; `h` is connected to uri. Returns stdout. */
+export async function nbdPython(uri: string, script: string): Promise<string> {
+  const program = `import nbd, sys\nh = nbd.NBD()\nh.connect_uri(${JSON.stringify(uri)})\n${script}\n`;
+  const result = await run('/usr/bin/python3', ['-c', program]);
+  if (result.code !== 0) throw new Error(`python failed (${result.code}):\n${result.stderr}`);
+  return result.stdout.toString();
+}
