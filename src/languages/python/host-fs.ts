@@ -1,0 +1,85 @@
+/**
+ * The host's files, seen from inside pyodide at their real paths.
+ *
+ * pyodide's file system is an in-memory one with its own /lib (the standard library), /dev and
+ * /proc. Every other top-level directory of the host is mounted at the same path, so that
+ * `open("/var/tmp/disk.img")` and relative paths (after a chdir to the server's working
+ * directory) reach the real files, and tracebacks can quote the script's source lines.
+ */
+import { fdatasyncSync, fsyncSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import type { PyodideAPI } from 'pyodide';
+
+/** pyodide's own directories, which must stay as they are. */
+const RESERVED = new Set(['dev', 'proc', 'sys', 'lib']);
+
+type FileSystem = PyodideAPI['FS'];
+
+/** Remove a directory tree made only of empty directories (pyodide's default /home/...). */
+function removeEmptyTree(fs: FileSystem, path: string): boolean {
+  let entries: string[];
+  try {
+    entries = fs.readdir(path).filter((name) => name !== '.' && name !== '..');
+  } catch {
+    return true;
+  }
+  for (const name of entries) {
+    const child = `${path}/${name}`;
+    if (!fs.isDir(fs.stat(child, false).mode) || !removeEmptyTree(fs, child)) return false;
+  }
+  fs.rmdir(path);
+  return true;
+}
+
+/** Mount the host's top-level directories. Returns the ones that could not be (for debug output). */
+export function mountHostDirectories(pyodide: PyodideAPI): string[] {
+  const skipped: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync('/');
+  } catch {
+    return ['/'];
+  }
+  for (const name of names) {
+    if (RESERVED.has(name)) continue;
+    const path = `/${name}`;
+    try {
+      // Top-level symlinks (/bin -> usr/bin) are mounted at their target: pyodide wants a real directory.
+      const target = realpathSync(path);
+      if (!statSync(target).isDirectory()) continue;
+      if (!removeEmptyTree(pyodide.FS, path)) {
+        skipped.push(path);
+        continue;
+      }
+      pyodide.mountNodeFS(path, target);
+    } catch {
+      skipped.push(path);
+    }
+  }
+  return skipped;
+}
+
+interface HostStream {
+  nfd?: number;
+}
+
+/**
+ * fsync/fdatasync of a pyodide descriptor on the host file behind it. pyodide's own fsync does
+ * nothing on mounted files. Returns an errno name on failure, undefined otherwise.
+ */
+export function syncHostDescriptor(pyodide: PyodideAPI, fd: number, kind: string): string | undefined {
+  let stream: HostStream | null;
+  try {
+    stream = pyodide.FS.getStream(fd) as unknown as HostStream | null;
+  } catch {
+    return 'EBADF';
+  }
+  if (!stream || stream.nfd === undefined) return undefined;
+  try {
+    if (kind === 'fdatasync') fdatasyncSync(stream.nfd);
+    else fsyncSync(stream.nfd);
+    return undefined;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' ? code : 'EIO';
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Booting pyodide for a plugin: from the cached memory snapshot when there is one (a few hundred
+ * milliseconds), otherwise cold (a few seconds), making the snapshot for next time.
+ *
+ * The snapshot holds the interpreter, a few standard modules and the glue (glue.ts); its file
+ * name hashes all of them. After boot, the process-specific parts are added, none of which may
+ * ever enter a snapshot: stdio routing, the host's directories, the host services the glue calls
+ * back into, the real environment and working directory.
+ */
+import { existsSync, writeSync } from 'node:fs';
+import { loadPyodide, version as pyodideVersion, type PyodideAPI } from 'pyodide';
+import type { PyDict, PyProxy } from 'pyodide/ffi';
+import { logDebug, logRaw, PROGRAM } from '../../host/log.js';
+import { GLUE, GLUE_FILENAME, SNAPSHOT_PRELUDE } from './glue.js';
+import { mountHostDirectories, syncHostDescriptor } from './host-fs.js';
+import { discardSnapshot, readSnapshot, snapshotPath, writeSnapshot } from './snapshot-cache.js';
+
+/** The services the glue calls back into (`_host` in glue.ts). */
+export interface HostModule {
+  debug(message: string): void;
+  export_name(): string | null;
+  parse_size(text: string): string | null;
+  shutdown(): void;
+  fail(message: string, errno: string): void;
+  sync_host_fd(fd: number, kind: string): string | null;
+}
+
+/** Where Python's stdout goes: stderr, except while dump_plugin output is being collected. */
+export class StdoutRoute {
+  private capture: Uint8Array[] | undefined;
+
+  write(buffer: Uint8Array): number {
+    if (this.capture) {
+      this.capture.push(buffer.slice());
+      return buffer.length;
+    }
+    return writeToStderr(buffer);
+  }
+
+  startCapture(): void {
+    this.capture = [];
+  }
+
+  /** The text written since startCapture. */
+  stopCapture(): string {
+    const parts = this.capture ?? [];
+    this.capture = undefined;
+    return Buffer.concat(parts).toString('utf8');
+  }
+}
+
+function writeToStderr(buffer: Uint8Array): number {
+  try {
+    let done = 0;
+    while (done < buffer.length) done += writeSync(2, buffer, done, buffer.length - done);
+  } catch {
+    // stderr closed: the output has nowhere to go, and the plugin must not fail for it.
+  }
+  return buffer.length;
+}
+
+/** The snapshot contents: the prelude's imports and the glue module, nothing of any script. */
+function prepareInterpreter(pyodide: PyodideAPI): void {
+  const builtins = pyodide.pyimport('builtins') as PyProxy & Builtins;
+  const prelude = builtins.dict() as PyDict;
+  builtins.exec(builtins.compile(SNAPSHOT_PRELUDE, '<nbdkit-ts prelude>', 'exec'), prelude);
+  const module = pyodide.runPython(
+    "import sys, types\nsys.modules['_nbdkit_glue'] = types.ModuleType('_nbdkit_glue')\nsys.modules['_nbdkit_glue'].__dict__",
+    { globals: prelude },
+  ) as PyDict;
+  builtins.exec(builtins.compile(GLUE, GLUE_FILENAME, 'exec'), module);
+  module.destroy();
+  prelude.destroy();
+  builtins.destroy();
+}
+
+interface Builtins {
+  dict(): PyDict;
+  compile(source: string, filename: string, mode: string): PyProxy;
+  exec(code: PyProxy, globals: PyDict): void;
+}
+
+async function bootFromSnapshot(path: string): Promise<PyodideAPI | undefined> {
+  // Read while pyodide compiles its WASM: loadPyodide accepts the snapshot as a promise.
+  if (!existsSync(path)) return undefined;
+  const snapshot = readSnapshot(path).then((data) => {
+    if (!data) throw new Error('cannot read it');
+    return data;
+  });
+  try {
+    const pyodide = await loadPyodide({ _loadSnapshot: snapshot });
+    pyodide.runPython('1');
+    return pyodide;
+  } catch (error) {
+    logDebug(`python: snapshot ${path} unusable (${error instanceof Error ? error.message : String(error)}), rebuilding`);
+    discardSnapshot(path);
+    return undefined;
+  }
+}
+
+async function bootCold(path: string): Promise<PyodideAPI> {
+  logRaw(`${PROGRAM}: python: first start with pyodide ${pyodideVersion}: preparing the interpreter ` +
+    `(a few seconds); later starts reuse ${path}`);
+  const pyodide = await loadPyodide({ _makeSnapshot: true });
+  prepareInterpreter(pyodide);
+  const failure = writeSnapshot(path, pyodide.makeMemorySnapshot());
+  if (failure) logDebug(`python: could not save the snapshot: ${failure}`);
+  return pyodide;
+}
+
+/** Snapshots can be turned off (for debugging the adapter, or a read-only home). */
+function snapshotsDisabled(): boolean {
+  const value = process.env.NBDKIT_TS_PYTHON_SNAPSHOT;
+  return value === '0' || value === 'no' || value === 'off';
+}
+
+export interface PythonRuntime {
+  pyodide: PyodideAPI;
+  /** The glue module's namespace, where the dispatchers live. */
+  glue: PyDict;
+}
+
+/** A booted interpreter with the glue bound to this process, ready to run a script. */
+export async function startPython(host: HostModule, stdout: StdoutRoute): Promise<PythonRuntime> {
+  const started = performance.now();
+  const path = snapshotPath(pyodideVersion, SNAPSHOT_PRELUDE + GLUE);
+  let pyodide: PyodideAPI | undefined;
+  if (snapshotsDisabled()) {
+    pyodide = await loadPyodide();
+    prepareInterpreter(pyodide);
+  } else {
+    pyodide = (await bootFromSnapshot(path)) ?? (await bootCold(path));
+  }
+  pyodide.setStdout({ write: (buffer: Uint8Array) => stdout.write(buffer), isatty: false });
+  pyodide.setStderr({ write: writeToStderr, isatty: false });
+  pyodide.FS.chdir('/');
+  const skipped = mountHostDirectories(pyodide);
+  if (skipped.length > 0) logDebug(`python: host directories not mounted: ${skipped.join(' ')}`);
+  const module = pyodide.pyimport('_nbdkit_glue') as PyProxy & { __dict__: PyDict };
+  // The namespace is borrowed from the module proxy, which therefore lives as long as the process.
+  const glue = module.__dict__;
+  (glue.get('_bind') as (host: HostModule) => void)(host);
+  (glue.get('_adopt_process') as (env: string, cwd: string) => void)(JSON.stringify(process.env), process.cwd());
+  logDebug(`python: pyodide ${pyodideVersion} ready in ${Math.round(performance.now() - started)} ms`);
+  return { pyodide, glue };
+}
+
+export function syncDescriptor(pyodide: PyodideAPI, fd: number, kind: string): string | null {
+  return syncHostDescriptor(pyodide, fd, kind) ?? null;
+}
