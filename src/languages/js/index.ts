@@ -1,6 +1,167 @@
-// Placeholder while the plugin is being written; replaced by its real implementation.
-import type { PluginFactory } from '../../host/plugin.js';
-const factory: PluginFactory = () => {
-  throw new Error('this plugin is not implemented yet');
+/**
+ * js: plugins written as JavaScript ES modules, `nbdkit-ts js plugin.mjs` or `script=plugin.mjs`.
+ *
+ * The module exports functions with nbdkit's callback names and Python API version 2 arguments
+ * (see README "JavaScript plugins"): pread(h, buf, offset, flags) fills the Uint8Array buf, and so on.
+ * Offsets reach the module as numbers, or as bigints beyond Number.MAX_SAFE_INTEGER. Any function may
+ * be async. This adapter converts arguments and results; nbdkit's defaults stay in the backend.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { errnoName } from '../../host/errno.js';
+import {
+  type BlockSize,
+  type ExportInfo,
+  type Handle,
+  type Plugin,
+  type PluginFactory,
+  PluginError,
+  type ThreadModel,
+} from '../../host/plugin.js';
+
+type Offset = number | bigint;
+type Callback = (...args: unknown[]) => unknown;
+type ScriptModule = Record<string, unknown>;
+
+/** The callbacks a script may export, and which do not need translation of arguments. */
+const PASS_THROUGH = [
+  'unload', 'get_ready', 'after_fork', 'cleanup', 'preconnect', 'close',
+  'export_description', 'get_size', 'is_rotational', 'can_write', 'can_flush', 'can_trim', 'can_zero',
+  'can_fast_zero', 'can_fua', 'can_multi_conn', 'can_extents', 'can_cache', 'default_export',
+] as const;
+
+function jsOffset(offset: bigint): Offset {
+  return offset <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(offset) : offset;
+}
+
+function toBigInt(value: unknown, what: string): bigint {
+  if (typeof value === 'bigint') return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
+  throw new PluginError(`${what}: expected an integer, got ${String(value)}`, 'EINVAL');
+}
+
+/** An exception's errno: `error.errno` as a name ('ENOSPC') or a number (28), else EIO. */
+function translateError(error: unknown): PluginError {
+  if (error instanceof PluginError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const errno = (error as { errno?: unknown } | null)?.errno ?? (error as { code?: unknown } | null)?.code;
+  let name = 'EIO';
+  if (typeof errno === 'string' && /^E[A-Z0-9]+$/.test(errno)) name = errno;
+  else if (typeof errno === 'number') name = errnoName(Math.abs(errno)) ?? 'EIO';
+  return new PluginError(message, name);
+}
+
+async function call(fn: Callback, args: unknown[]): Promise<unknown> {
+  try {
+    return await fn(...args);
+  } catch (error) {
+    throw translateError(error);
+  }
+}
+
+function exportsList(value: unknown): ExportInfo[] {
+  if (!Array.isArray(value)) throw new PluginError('list_exports must return an array', 'EINVAL');
+  return value.map((entry: unknown) => {
+    if (typeof entry === 'string') return { name: entry };
+    if (Array.isArray(entry)) return { name: String(entry[0]), description: entry[1] === undefined ? undefined : String(entry[1]) };
+    const object = entry as { name?: unknown; description?: unknown };
+    return { name: String(object.name), description: object.description === undefined ? undefined : String(object.description) };
+  });
+}
+
+const createJsPlugin: PluginFactory = () => {
+  let script: ScriptModule | undefined;
+  const fn = (name: string): Callback | undefined => {
+    const value = script?.[name];
+    return typeof value === 'function' ? (value as Callback) : undefined;
+  };
+
+  const adapter: Record<string, unknown> = {};
+  const plugin = {
+    name: 'js',
+    longname: 'nbdkit-ts JavaScript plugin',
+    description: 'Runs a plugin written as a JavaScript ES module.',
+    magic_config_key: 'script',
+    config_help: 'script=<FILENAME>  (required) The JavaScript module (.mjs or .js) to run.',
+
+    async config(key: string, value: string) {
+      if (script === undefined) {
+        if (key !== 'script') throw new PluginError('the first parameter must be script=/path/to/plugin.mjs', 'EINVAL');
+        script = await loadScript(value);
+        bindCallbacks();
+        return;
+      }
+      const config = fn('config');
+      if (!config) throw new PluginError(`${key}: this plugin does not take parameters (no config function)`, 'EINVAL');
+      await call(config, [key, value]);
+    },
+
+    async config_complete() {
+      if (script === undefined) throw new PluginError('the first parameter must be script=/path/to/plugin.mjs', 'EINVAL');
+      const complete = fn('config_complete');
+      if (complete) await call(complete, []);
+    },
+
+    open: async (readonly: boolean, connection: unknown): Promise<Handle> => {
+      const open = fn('open');
+      return call(open!, [readonly, connection]);
+    },
+    get_size: async (h: Handle) => toBigInt(await call(fn('get_size')!, [h]), 'get_size'),
+    pread: async (h: Handle, buf: Uint8Array, offset: bigint, flags: number) => {
+      await call(fn('pread')!, [h, buf, jsOffset(offset), flags]);
+    },
+  } as Plugin & Record<string, unknown>;
+
+  /** Attach exactly the callbacks the script defines, so the backend applies its defaults to the rest. */
+  function bindCallbacks(): void {
+    for (const required of ['open', 'get_size', 'pread']) {
+      if (!fn(required)) throw new PluginError(`script does not export a '${required}' function, which is required`, 'EINVAL');
+    }
+    for (const name of PASS_THROUGH) {
+      const f = fn(name);
+      if (f) adapter[name] = (...args: unknown[]) => call(f, args);
+    }
+    const defined = (name: string, wrap: (f: Callback) => unknown): void => {
+      const f = fn(name);
+      if (f) adapter[name] = wrap(f);
+    };
+    defined('thread_model', (f) => async (): Promise<ThreadModel> => Number(await call(f, [])) as ThreadModel);
+    defined('dump_plugin', (f) => async (): Promise<string[]> => {
+      const result = await call(f, []);
+      if (result === undefined || result === null) return [];
+      return (Array.isArray(result) ? result.map(String) : String(result).split('\n')).filter((l) => l !== '');
+    });
+    defined('list_exports', (f) => async (readonly: boolean, tls: boolean) => exportsList(await call(f, [readonly, tls])));
+    defined('block_size', (f) => async (h: Handle): Promise<BlockSize> => {
+      const [minimum, preferred, maximum] = (await call(f, [h])) as number[];
+      return { minimum: Number(minimum), preferred: Number(preferred), maximum: Number(maximum) };
+    });
+    defined('pwrite', (f) => (h: Handle, buf: Uint8Array, offset: bigint, flags: number) => call(f, [h, buf, jsOffset(offset), flags]));
+    defined('flush', (f) => (h: Handle, flags: number) => call(f, [h, flags]));
+    for (const name of ['trim', 'zero', 'cache']) {
+      defined(name, (f) => (h: Handle, count: number, offset: bigint, flags: number) => call(f, [h, count, jsOffset(offset), flags]));
+    }
+    defined('extents', (f) => async (h: Handle, count: number, offset: bigint, flags: number, sink: { add(o: bigint, l: bigint, t: number): void }) => {
+      const result = await call(f, [h, count, jsOffset(offset), flags]);
+      for (const entry of result as Iterable<unknown>) {
+        const [o, l, t] = Array.isArray(entry)
+          ? entry
+          : [(entry as { offset: unknown }).offset, (entry as { length: unknown }).length, (entry as { type: unknown }).type];
+        sink.add(toBigInt(o, 'extents offset'), toBigInt(l, 'extents length'), Number(t));
+      }
+    });
+    Object.assign(plugin, adapter);
+  }
+
+  return plugin;
 };
-export default factory;
+
+async function loadScript(path: string): Promise<ScriptModule> {
+  try {
+    return (await import(pathToFileURL(resolve(path)).href)) as ScriptModule;
+  } catch (error) {
+    throw new PluginError(`${path}: ${(error as Error).message}`, 'EINVAL');
+  }
+}
+
+export default createJsPlugin;
