@@ -1,1 +1,523 @@
-export {};
+// @nbdkit-ts/wasm-tcl: Tcl 8.6 compiled to WebAssembly (see build.sh), with a small typed API.
+//
+// Values cross the boundary through the WebAssembly heap: strings as UTF-8, byte arrays as raw
+// bytes (Tcl_NewByteArrayObj / Tcl_GetByteArrayFromObj), so every byte value round trips.
+// Tcl objects are referred to by their heap address; every object this API hands out carries
+// one reference owned by the caller, to be given back with release().
+import { writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Where Tcl's script library (init.tcl and friends) lives on disk. */
+export const libraryPath = join(here, 'wasm', 'library');
+
+export const TCL_OK = 0;
+export const TCL_ERROR = 1;
+export const TCL_RETURN = 2;
+export const TCL_BREAK = 3;
+export const TCL_CONTINUE = 4;
+
+const utf8Decoder = new TextDecoder('utf-8');
+const utf8Encoder = new TextEncoder();
+
+/** A Tcl error (or another non-OK completion code) surfaced to JavaScript. */
+export class TclError extends Error {
+  constructor(message, details = {}) {
+    super(message);
+    this.name = 'TclError';
+    this.code = details.code ?? TCL_ERROR;
+    this.errorInfo = details.errorInfo ?? message;
+    this.errorCode = details.errorCode ?? 'NONE';
+    this.line = details.line;
+  }
+}
+
+// Variables emscripten invents for its environment when the host has none of them.
+const EMSCRIPTEN_DEFAULT_ENV = ['USER', 'LOGNAME', 'PATH', 'PWD', 'HOME', 'LANG', '_'];
+
+let runtimePromise;
+
+/** Instantiates the WebAssembly module once per process and returns the shared runtime. */
+export function loadTcl() {
+  runtimePromise ??= Promise.resolve().then(instantiate);
+  return runtimePromise;
+}
+
+async function instantiate() {
+  const createTclModule = require('./wasm/tcl.cjs');
+  const commands = new Map();
+  const output = {
+    1: (bytes) => writeAll(1, bytes),
+    2: (bytes) => writeAll(2, bytes),
+  };
+  const module = await createTclModule({
+    preRun: [
+      (m) => {
+        // The script sees the real environment ($env(HOME), ...), not emscripten's invention.
+        for (const key of EMSCRIPTEN_DEFAULT_ENV) m.ENV[key] = undefined;
+        for (const [key, value] of Object.entries(process.env)) {
+          if (value !== undefined) m.ENV[key] = value;
+        }
+      },
+    ],
+    print: (text) => writeAll(2, utf8Encoder.encode(text + '\n')),
+    printErr: (text) => writeAll(2, utf8Encoder.encode(text + '\n')),
+    tclwOutput(which, ptr, len) {
+      output[which]?.(module.HEAPU8.slice(ptr, ptr + len));
+    },
+    tclwCommand(id, interp, objc, objv) {
+      const command = commands.get(id);
+      return command ? command(interp, objc, objv) : TCL_ERROR;
+    },
+  });
+  return new TclRuntime(module, commands, output);
+}
+
+function writeAll(fd, bytes) {
+  let done = 0;
+  while (done < bytes.length) {
+    try {
+      done += writeSync(fd, bytes, done, bytes.length - done);
+    } catch (err) {
+      if (err && err.code === 'EAGAIN') continue;
+      return;
+    }
+  }
+}
+
+/** One instance of the WebAssembly module; interpreters made from it share its heap. */
+export class TclRuntime {
+  constructor(module, commands, output) {
+    this.module = module;
+    this.exports = module.asm;
+    this.commands = commands;
+    this.output = output;
+    this.nextCommandId = 1;
+    // A scratch area for out-parameters and argument vectors, allocated once.
+    this.scratch = this.exports.malloc(256);
+    this.stringBuffer = 0;
+    this.stringCapacity = 0;
+  }
+
+  get heap() {
+    return this.module.HEAPU8;
+  }
+
+  /** The Tcl version (8.6) and patch level (8.6.13) built in. */
+  get version() {
+    return this.cString(this.exports.tclw_version());
+  }
+
+  get patchLevel() {
+    return this.cString(this.exports.tclw_patch_level());
+  }
+
+  /**
+   * Where the script's stdout (1) or stderr (2) goes: a function receiving each chunk of bytes
+   * Tcl writes. The defaults write to the process's own descriptors.
+   */
+  setOutput(which, sink) {
+    this.output[which] = sink;
+  }
+
+  /** Creates an interpreter and runs Tcl_Init, which sources init.tcl from libraryPath. */
+  createInterp(options = {}) {
+    const library = options.library ?? libraryPath;
+    const libPtr = this.tempString(library);
+    const codePtr = this.scratch;
+    const interp = this.exports.tclw_create(libPtr, codePtr);
+    const code = this.i32(codePtr);
+    const tcl = new TclInterp(this, interp);
+    if (code !== TCL_OK) {
+      const message = tcl.resultString();
+      tcl.delete();
+      throw new TclError(`Tcl_Init failed: ${message}`, { code });
+    }
+    return tcl;
+  }
+
+  // --- heap helpers ---
+
+  i32(ptr) {
+    return this.module.HEAP32[ptr >> 2];
+  }
+
+  cString(ptr) {
+    const heap = this.heap;
+    let end = ptr;
+    while (heap[end] !== 0) end++;
+    return utf8Decoder.decode(heap.subarray(ptr, end));
+  }
+
+  string(ptr, len) {
+    return utf8Decoder.decode(this.heap.subarray(ptr, ptr + len));
+  }
+
+  /** Encodes s as NUL-terminated UTF-8 into a reused buffer; valid until the next call. */
+  tempString(s) {
+    const needed = s.length * 3 + 1;
+    if (needed > this.stringCapacity) {
+      if (this.stringBuffer) this.exports.free(this.stringBuffer);
+      this.stringCapacity = Math.max(needed, 256);
+      this.stringBuffer = this.exports.malloc(this.stringCapacity);
+    }
+    const { written } = utf8Encoder.encodeInto(s, this.heap.subarray(this.stringBuffer, this.stringBuffer + needed));
+    this.heap[this.stringBuffer + written] = 0;
+    return this.stringBuffer;
+  }
+
+  tempStringLength(s) {
+    const ptr = this.tempString(s);
+    let end = ptr;
+    const heap = this.heap;
+    while (heap[end] !== 0) end++;
+    return end - ptr;
+  }
+}
+
+/** One Tcl interpreter. */
+export class TclInterp {
+  constructor(runtime, ptr) {
+    this.runtime = runtime;
+    this.ptr = ptr;
+    this.x = runtime.exports;
+  }
+
+  /** Deletes the interpreter (its handles become invalid). */
+  delete() {
+    if (this.ptr) this.x.tclw_delete(this.ptr);
+    this.ptr = 0;
+  }
+
+  // --- evaluation ---
+
+  /** Evaluates a script at global level and returns its result; throws TclError on error. */
+  eval(script) {
+    const rt = this.runtime;
+    const len = rt.tempStringLength(script);
+    const code = this.guard(() => this.x.tclw_eval(this.ptr, rt.stringBuffer, len));
+    if (code !== TCL_OK) throw this.error(code);
+    return this.resultString();
+  }
+
+  /** Sources a file (Tcl_EvalFile); throws TclError with the line of the error. */
+  evalFile(path) {
+    const ptr = this.runtime.tempString(path);
+    const code = this.guard(() => this.x.tclw_eval_file(this.ptr, ptr));
+    if (code !== TCL_OK) {
+      const err = this.error(code);
+      err.line = this.x.tclw_error_line(this.ptr);
+      throw err;
+    }
+  }
+
+  /** True if a proc of that literal name exists (`info procs name`). */
+  procExists(name) {
+    return this.x.tclw_proc_exists(this.ptr, this.runtime.tempString(name)) !== 0;
+  }
+
+  /**
+   * Calls objs[0] with the rest as arguments at global level (Tcl_EvalObjv) and returns the
+   * completion code; the result is then read with result*(). The objects stay owned by the caller.
+   */
+  invoke(objs) {
+    const rt = this.runtime;
+    if (objs.length > 60) throw new RangeError('too many arguments');
+    const base = rt.scratch + 16;
+    const heap32 = rt.module.HEAP32;
+    for (let i = 0; i < objs.length; i++) heap32[(base >> 2) + i] = objs[i];
+    return this.guard(() => this.x.tclw_invoke(this.ptr, objs.length, base));
+  }
+
+  /** invoke() that throws a TclError unless the code is TCL_OK. */
+  call(objs) {
+    const code = this.invoke(objs);
+    if (code !== TCL_OK) throw this.error(code);
+  }
+
+  /**
+   * The data-path call: `name handle middle offset ...extra`, where middle is an object
+   * (pwrite's buffer) or 0 to pass `count` as an integer. One boundary crossing per request.
+   */
+  invokeIo(name, handle, middle, count, offset, extra = []) {
+    const rt = this.runtime;
+    const base = rt.scratch + 16;
+    if (extra.length > 0) {
+      const heap32 = rt.module.HEAP32;
+      for (let i = 0; i < extra.length; i++) heap32[(base >> 2) + i] = extra[i];
+    }
+    const sp = rt.module.stackSave();
+    try {
+      return this.x.tclw_invoke_io(this.ptr, name, handle, middle, count, offset, extra.length, base);
+    } catch (err) {
+      rt.module.stackRestore(sp);
+      throw trapError(err);
+    }
+  }
+
+  // Runs a call into WebAssembly; a trap leaves the C stack pointer where it was, so that the
+  // interpreter remains usable for the next call.
+  guard(fn) {
+    const sp = this.runtime.module.stackSave();
+    try {
+      return fn();
+    } catch (err) {
+      this.runtime.module.stackRestore(sp);
+      throw trapError(err);
+    }
+  }
+
+  /** The TclError describing the interpreter's state after a call returned code. */
+  error(code) {
+    let message = this.resultString();
+    if (code === TCL_BREAK) message = 'invoked "break" outside of a loop';
+    else if (code === TCL_CONTINUE) message = 'invoked "continue" outside of a loop';
+    const errorInfo = code === TCL_ERROR ? this.getVarString('errorInfo') ?? message : message;
+    const errorCode = code === TCL_ERROR ? this.getVarString('errorCode') ?? 'NONE' : 'NONE';
+    return new TclError(message, { code, errorInfo, errorCode });
+  }
+
+  // --- the result ---
+
+  resultString() {
+    const lenPtr = this.runtime.scratch;
+    const ptr = this.x.tclw_result_string(this.ptr, lenPtr);
+    return this.runtime.string(ptr, this.runtime.i32(lenPtr));
+  }
+
+  /** The result as a byte array (a copy). */
+  resultBytes() {
+    const lenPtr = this.runtime.scratch;
+    const ptr = this.x.tclw_result_bytes(this.ptr, lenPtr);
+    return this.runtime.heap.slice(ptr, ptr + this.runtime.i32(lenPtr));
+  }
+
+  /**
+   * Copies the result, as a byte array, into dest (at most dest.length bytes) and returns the
+   * result's full length, so a caller can tell a short result without a second copy.
+   */
+  resultBytesInto(dest) {
+    const rt = this.runtime;
+    const lenPtr = rt.scratch;
+    const ptr = this.x.tclw_result_bytes(this.ptr, lenPtr);
+    const len = rt.i32(lenPtr);
+    const n = Math.min(len, dest.length);
+    dest.set(rt.heap.subarray(ptr, ptr + n));
+    return len;
+  }
+
+  /** The result as a 64-bit integer; throws TclError if it is not one. */
+  resultWide() {
+    const out = this.runtime.scratch + 8;
+    if (this.x.tclw_result_wide(this.ptr, out) !== TCL_OK) throw this.error(TCL_ERROR);
+    return this.runtime.module.HEAP64[out >> 3];
+  }
+
+  /** The result as a boolean (1/0, true/false, yes/no, on/off); throws TclError if not one. */
+  resultBool() {
+    const out = this.runtime.scratch;
+    if (this.x.tclw_result_bool(this.ptr, out) !== TCL_OK) throw this.error(TCL_ERROR);
+    return this.runtime.i32(out) !== 0;
+  }
+
+  /** The result object, with a reference owned by the caller. */
+  resultObj() {
+    return this.x.tclw_result(this.ptr);
+  }
+
+  setResult(obj) {
+    this.x.tclw_set_result(this.ptr, obj);
+  }
+
+  // --- objects ---
+
+  newString(s) {
+    const len = this.runtime.tempStringLength(s);
+    return this.x.tclw_new_string(this.runtime.stringBuffer, len);
+  }
+
+  newBytes(bytes) {
+    const storagePtr = this.runtime.scratch;
+    const obj = this.x.tclw_new_bytes_uninit(bytes.length, storagePtr);
+    const ptr = this.runtime.i32(storagePtr);
+    this.runtime.heap.set(bytes, ptr);
+    return obj;
+  }
+
+  newInt(n) {
+    return this.x.tclw_new_int(n | 0);
+  }
+
+  newWide(n) {
+    return this.x.tclw_new_wide(BigInt.asIntN(64, BigInt(n)));
+  }
+
+  newDouble(n) {
+    return this.x.tclw_new_double(n);
+  }
+
+  newBool(b) {
+    return this.x.tclw_new_bool(b ? 1 : 0);
+  }
+
+  /** A list of the given objects (the caller keeps its own references to them). */
+  newList(objs) {
+    const ptr = this.x.malloc(Math.max(objs.length, 1) * 4);
+    const heap32 = this.runtime.module.HEAP32;
+    for (let i = 0; i < objs.length; i++) heap32[(ptr >> 2) + i] = objs[i];
+    const list = this.x.tclw_new_list(objs.length, ptr);
+    this.x.free(ptr);
+    return list;
+  }
+
+  /** Makes a Tcl object from a JavaScript value (string, bytes, number, bigint, boolean, array). */
+  newValue(value) {
+    if (value === undefined || value === null) return this.newString('');
+    if (typeof value === 'string') return this.newString(value);
+    if (value instanceof Uint8Array) return this.newBytes(value);
+    if (typeof value === 'bigint') return this.newWide(value);
+    if (typeof value === 'number') {
+      return Number.isSafeInteger(value) ? this.newWide(BigInt(value)) : this.newDouble(value);
+    }
+    if (typeof value === 'boolean') return this.newBool(value);
+    if (Array.isArray(value)) {
+      const elements = value.map((v) => this.newValue(v));
+      const list = this.newList(elements);
+      for (const e of elements) this.release(e);
+      return list;
+    }
+    return this.newString(String(value));
+  }
+
+  retain(obj) {
+    this.x.tclw_incr(obj);
+  }
+
+  release(obj) {
+    if (obj) this.x.tclw_decr(obj);
+  }
+
+  objString(obj) {
+    const lenPtr = this.runtime.scratch;
+    const ptr = this.x.tclw_get_string(obj, lenPtr);
+    return this.runtime.string(ptr, this.runtime.i32(lenPtr));
+  }
+
+  objBytes(obj) {
+    const lenPtr = this.runtime.scratch;
+    const ptr = this.x.tclw_get_bytes(obj, lenPtr);
+    return this.runtime.heap.slice(ptr, ptr + this.runtime.i32(lenPtr));
+  }
+
+  objWide(obj) {
+    const out = this.runtime.scratch + 8;
+    if (this.x.tclw_get_wide(this.ptr, obj, out) !== TCL_OK) throw this.error(TCL_ERROR);
+    return this.runtime.module.HEAP64[out >> 3];
+  }
+
+  objBool(obj) {
+    const out = this.runtime.scratch;
+    if (this.x.tclw_get_bool(this.ptr, obj, out) !== TCL_OK) throw this.error(TCL_ERROR);
+    return this.runtime.i32(out) !== 0;
+  }
+
+  objDouble(obj) {
+    const out = this.runtime.scratch + 8;
+    if (this.x.tclw_get_double(this.ptr, obj, out) !== TCL_OK) throw this.error(TCL_ERROR);
+    return this.runtime.module.HEAPF64[out >> 3];
+  }
+
+  /** The elements of a list object, borrowed: valid while the list lives unchanged. */
+  listElements(obj) {
+    const rt = this.runtime;
+    const countPtr = rt.scratch;
+    const arrayPtr = rt.scratch + 4;
+    if (this.x.tclw_list_elements(this.ptr, obj, countPtr, arrayPtr) !== TCL_OK) {
+      throw this.error(TCL_ERROR);
+    }
+    const n = rt.i32(countPtr);
+    const base = rt.i32(arrayPtr) >> 2;
+    return Array.from(rt.module.HEAP32.subarray(base, base + n));
+  }
+
+  // --- variables ---
+
+  /** A global variable as an object (caller's reference), or 0 if it does not exist. */
+  getVar(name) {
+    return this.x.tclw_get_var(this.ptr, this.runtime.tempString(name));
+  }
+
+  getVarString(name) {
+    const obj = this.getVar(name);
+    if (!obj) return undefined;
+    try {
+      return this.objString(obj);
+    } finally {
+      this.release(obj);
+    }
+  }
+
+  /** Sets a global variable to a JavaScript value (see newValue). */
+  setVar(name, value) {
+    const obj = this.newValue(value);
+    try {
+      const namePtr = this.runtime.tempString(name);
+      if (this.x.tclw_set_var(this.ptr, namePtr, obj) !== TCL_OK) throw this.error(TCL_ERROR);
+    } finally {
+      this.release(obj);
+    }
+  }
+
+  // --- commands written in JavaScript ---
+
+  /**
+   * Creates a Tcl command whose body is fn(args, interp), where args are the argument objects
+   * after the command name (borrowed for the duration of the call). fn returns a value for
+   * newValue (or undefined for an empty result) and signals a Tcl error by throwing; an error
+   * with a `tclErrorCode` string property also sets errorCode.
+   */
+  createCommand(name, fn) {
+    const rt = this.runtime;
+    const id = rt.nextCommandId++;
+    rt.commands.set(id, (interpPtr, objc, objvPtr) => {
+      const base = objvPtr >> 2;
+      const args = Array.from(rt.module.HEAP32.subarray(base + 1, base + objc));
+      try {
+        const value = fn(args, this);
+        const obj = this.newValue(value);
+        this.setResult(obj);
+        this.release(obj);
+        return TCL_OK;
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        const obj = this.newString(message);
+        this.setResult(obj);
+        this.release(obj);
+        if (err && typeof err.tclErrorCode === 'string') {
+          const code = this.newString(err.tclErrorCode);
+          this.x.tclw_set_error_code(this.ptr, code);
+          this.release(code);
+        }
+        return TCL_ERROR;
+      }
+    });
+    this.x.tclw_create_command(this.ptr, rt.tempString(name), id);
+  }
+
+  /** Flushes Tcl's buffered stdout/stderr through the output sinks. */
+  flushStd() {
+    this.x.tclw_flush_std();
+  }
+}
+
+// A trap (out of bounds access, unreachable, stack exhaustion) surfaces as a TclError so that
+// callers handle it like any other failed call.
+function trapError(err) {
+  if (err instanceof TclError) return err;
+  const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return new TclError(`WebAssembly trap in Tcl: ${message}`, { code: TCL_ERROR });
+}

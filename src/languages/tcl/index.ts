@@ -1,6 +1,9 @@
-// Placeholder while the plugin is being written; replaced by its real implementation.
+/**
+ * The `tcl` plugin: nbdkit Tcl plugin scripts on Tcl 8.6 compiled to WebAssembly
+ * (runtimes/wasm-tcl). `nbdkit-ts tcl plugin.tcl [key=value ...]`.
+ */
 import type { PluginFactory } from '../../host/plugin.js';
-const factory: PluginFactory = () => {
-  throw new Error('this plugin is not implemented yet');
-};
+import { TclAdapter } from './adapter.js';
+
+const factory: PluginFactory = (host) => new TclAdapter(host).plugin;
 export default factory;

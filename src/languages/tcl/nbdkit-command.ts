@@ -1,0 +1,99 @@
+/**
+ * The `nbdkit` command a Tcl script can call: the nbdkit_* utility functions of
+ * nbdkit-plugin(3) that make sense from Tcl.
+ *
+ *   nbdkit set_error ERRNO      the errno the client sees when this callback then fails
+ *                               (a name such as ENOSPC, or its number)
+ *   nbdkit debug MSG ...        a debug message (printed with -v)
+ *   nbdkit parse_size TEXT      "1M" -> 1048576, as nbdkit_parse_size
+ *   nbdkit parse_bool TEXT      1 or 0, as nbdkit_parse_bool
+ *   nbdkit export_name          the export name the client asked for
+ *   nbdkit is_tls               1 if the connection uses TLS
+ *   nbdkit shutdown             ask the server to exit cleanly
+ */
+import type { TclInterp, TclObj } from '@nbdkit-ts/wasm-tcl';
+import { errnoName, errnoNumber } from '../../host/errno.js';
+import type { ConnectionInfo, PluginHost } from '../../host/plugin.js';
+
+/** What the command needs from the adapter: the call in progress. */
+export interface CallState {
+  /** The connection of the callback being run, if it has one. */
+  connection: ConnectionInfo | undefined;
+  /** Set by `nbdkit set_error`, reset before every callback. */
+  errno: string | undefined;
+}
+
+const SUBCOMMANDS = ['debug', 'export_name', 'is_tls', 'parse_bool', 'parse_size', 'set_error', 'shutdown'];
+
+const TRUE_WORDS = new Set(['1', 'true', 't', 'yes', 'y', 'on']);
+const FALSE_WORDS = new Set(['0', 'false', 'f', 'no', 'n', 'off']);
+
+class TclCommandError extends Error {
+  constructor(message: string, readonly tclErrorCode = 'NBDKIT') {
+    super(message);
+  }
+}
+
+function expectArgs(args: string[], n: number, usage: string): void {
+  if (args.length !== n) throw new TclCommandError(`wrong # args: should be "nbdkit ${usage}"`, 'TCL WRONGARGS');
+}
+
+/** The errno name for `nbdkit set_error`'s argument: a name (ENOSPC) or a number (28). */
+function errnoArgument(text: string): string {
+  const word = text.trim();
+  if (/^\d+$/.test(word)) {
+    const name = errnoName(Number(word));
+    if (name) return name;
+  } else if (errnoNumber(word.toUpperCase()) !== undefined) {
+    return word.toUpperCase();
+  }
+  throw new TclCommandError(`nbdkit set_error: unknown errno "${text}"`);
+}
+
+export function installNbdkitCommand(interp: TclInterp, host: PluginHost, state: CallState): void {
+  interp.createCommand('nbdkit', (objs: TclObj[], tcl: TclInterp) => {
+    const args = objs.map((o) => tcl.objString(o));
+    const sub = args.shift();
+    switch (sub) {
+      case 'set_error':
+        expectArgs(args, 1, 'set_error errno');
+        state.errno = errnoArgument(args[0]);
+        return undefined;
+      case 'debug':
+        host.debug(args.join(' '));
+        return undefined;
+      case 'parse_size':
+        expectArgs(args, 1, 'parse_size string');
+        try {
+          return host.parseSize(args[0]);
+        } catch (error) {
+          throw new TclCommandError((error as Error).message);
+        }
+      case 'parse_bool': {
+        expectArgs(args, 1, 'parse_bool string');
+        const word = args[0].trim().toLowerCase();
+        if (TRUE_WORDS.has(word)) return 1;
+        if (FALSE_WORDS.has(word)) return 0;
+        throw new TclCommandError(`could not decipher boolean (${args[0]})`);
+      }
+      case 'export_name':
+        expectArgs(args, 0, 'export_name');
+        if (!state.connection) throw new TclCommandError('nbdkit export_name: no connection in this callback');
+        return state.connection.exportName;
+      case 'is_tls':
+        expectArgs(args, 0, 'is_tls');
+        if (!state.connection) throw new TclCommandError('nbdkit is_tls: no connection in this callback');
+        return state.connection.tls ? 1 : 0;
+      case 'shutdown':
+        expectArgs(args, 0, 'shutdown');
+        host.shutdown();
+        return undefined;
+      default:
+        throw new TclCommandError(
+          sub === undefined
+            ? 'wrong # args: should be "nbdkit subcommand ?arg ...?"'
+            : `unknown or ambiguous subcommand "${sub}": must be ${SUBCOMMANDS.slice(0, -1).join(', ')}, or ${SUBCOMMANDS.at(-1)}`,
+        );
+    }
+  });
+}
