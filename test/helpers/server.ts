@@ -42,6 +42,8 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
     child.on('error', reject);
+    // A command that exits without reading its input is not an error of the test.
+    child.stdin.on('error', () => undefined);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolvePromise({ code, signal, stdout: Buffer.concat(stdout), stderr });

@@ -1,0 +1,97 @@
+/**
+ * The command line of nbdkit(1): mistakes give one line and exit 1 before anything listens;
+ * --run, -P and background mode behave as nbdkit's do.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run, runNbdkitTs } from './helpers/server.js';
+
+let work: string;
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'nbdkit-ts-cli-'));
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('mistakes on the command line', () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    ['an unknown plugin', ['nosuchplugin'], /^nbdkit-ts: error: unknown plugin "nosuchplugin"/],
+    ['an unknown option', ['--bogus', 'memory', '1M'], /^nbdkit-ts: error: unrecognized option '--bogus'/],
+    ['an unknown short option', ['-Z', 'memory', '1M'], /^nbdkit-ts: error: invalid option -- 'Z'/],
+    ['a malformed key=value', ['memory', '=1M'], /^nbdkit-ts: error: malformed parameter '=1M'/],
+    ['a missing required parameter', ['memory'], /^nbdkit-ts: error: you must specify size=<SIZE>/],
+    ['an unparsable size', ['memory', 'size=12Q'], /^nbdkit-ts: error: could not parse size string \(12Q\)/],
+    ['an unknown plugin key', ['memory', '1M', 'colour=blue'], /^nbdkit-ts: error: unknown parameter 'colour'/],
+    ['a missing option argument', ['memory', '1M', '-U'], /^nbdkit-ts: error: option '-U' requires an argument/],
+    ['a missing script file', ['./nothere.lua'], /^nbdkit-ts: error: cannot open plugin "\.\/nothere\.lua"/],
+  ];
+  for (const [what, args, message] of cases) {
+    it(`${what}: one line on stderr and exit status 1`, async () => {
+      const socket = join(work, `never-${what.replace(/\W/g, '')}.sock`);
+      const result = await runNbdkitTs(['-f', '-U', socket, ...args]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(existsSync(socket)).toBe(false);
+    });
+  }
+});
+
+describe('captive mode and the background', () => {
+  it('--run exits with the command status and sets $uri, $unixsocket, $exportname', async () => {
+    const ok = await runNbdkitTs(['memory', '2M', '--run', 'nbdinfo --size "$uri" && test -S "$unixsocket" && test -z "$exportname"']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout.toString().trim()).toBe('2097152');
+    const failing = await runNbdkitTs(['memory', '2M', '--run', 'exit 42']);
+    expect(failing.code).toBe(42);
+  });
+
+  it('without -f it detaches after listening; -P names the pid; kill stops it and removes socket and pid file', async () => {
+    const socket = join(work, 'bg.sock');
+    const pidFile = join(work, 'bg.pid');
+    const start = await runNbdkitTs(['-P', pidFile, '-U', socket, 'memory', '1M'], { timeoutMs: 20_000 });
+    expect(start.code, start.stderr).toBe(0);
+    // The parent has exited and the server is already serving.
+    expect(existsSync(socket)).toBe(true);
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    expect(pid).toBeGreaterThan(1);
+    const size = await run('nbdinfo', ['--size', `nbd+unix:///?socket=${socket}`]);
+    expect(size.stdout.toString().trim()).toBe('1048576');
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && (existsSync(pidFile) || existsSync(socket)); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(pidFile)).toBe(false);
+    expect(existsSync(socket)).toBe(false);
+    // Gone, or a zombie waiting for a reaper that this sandbox's init may not be.
+    const alive = (): boolean => {
+      try {
+        return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(alive()).toBe(false);
+  });
+});
+
+describe('informational options', () => {
+  it('--dump-plugin lists the plugin and its callbacks', async () => {
+    const result = await runNbdkitTs(['memory', '--dump-plugin']);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.toString().split('\n');
+    expect(lines).toContain('name=memory');
+    expect(lines).toContain('thread_model=parallel');
+    expect(lines).toContain('magic_config_key=size');
+    expect(lines).toContain('has_extents=1');
+  });
+
+  it('--version and --help print and exit 0', async () => {
+    const version = await runNbdkitTs(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout.toString()).toMatch(/^nbdkit-ts \d+\.\d+\.\d+\n$/);
+    const help = await runNbdkitTs(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout.toString()).toContain('PLUGIN [[KEY=]VALUE');
+  });
+});

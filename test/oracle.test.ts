@@ -1,0 +1,78 @@
+/**
+ * Native nbdkit (Debian's 1.32.5) as the oracle: the same command under both servers must
+ * look the same to nbdinfo.
+ */
+import { describe, expect, it } from 'vitest';
+import { run, runNbdkitTs } from './helpers/server.js';
+
+/** Run the same --run command under native nbdkit and nbdkit-ts; return both outputs. */
+async function both(args: string[], command: string): Promise<[string, string]> {
+  const native = await run('nbdkit', ['-U', '-', ...args, '--run', command]);
+  const ours = await runNbdkitTs(['-U', '-', ...args, '--run', command]);
+  expect(native.code, native.stderr).toBe(0);
+  expect(ours.code, ours.stderr).toBe(0);
+  // The private socket path differs between the two runs.
+  const clean = (text: string): string => text.replace(/"uri": ".*"/g, '"uri": ""');
+  return [clean(ours.stdout.toString()), clean(native.stdout.toString())];
+}
+
+const WRITES = [
+  'h.pwrite(b"hello" * 1000, 100000)',
+  'h.pwrite(b"\\x00" * 4096, 2000000)',
+  'h.zero(65536, 1048576)',
+  'h.pwrite(b"x" * 70000, 3000000)',
+  'h.trim(32768, 3014656)',
+  'h.zero(100, 3000010)',
+  'h.zero(40000, 5000000, nbd.CMD_FLAG_NO_HOLE)',
+  'h.pwrite(b"\\xff" * 512, 64 * 1024 * 1024 - 512)',
+].join('; ');
+
+describe('memory plugin against native nbdkit', () => {
+  it('nbdinfo --json lists the same capabilities', async () => {
+    const [ours, native] = await both(['memory', '64M'], 'nbdinfo --json "$uri"');
+    expect(JSON.parse(ours)).toEqual(JSON.parse(native));
+  });
+
+  it('nbdinfo --map after writes, zeroes and trims prints the same map', async () => {
+    const command = `nbdsh -u "$uri" -c '${WRITES}' && nbdinfo --map "$uri" && nbdinfo --map --totals "$uri"`;
+    const [ours, native] = await both(['memory', '64M'], command);
+    expect(ours).toContain('data');
+    expect(ours).toBe(native);
+  });
+
+  it('read-only (-r) looks the same', async () => {
+    const [ours, native] = await both(['-r', 'memory', '1M'], 'nbdinfo --json "$uri"');
+    expect(JSON.parse(ours)).toEqual(JSON.parse(native));
+  });
+
+  it('--no-sr looks the same', async () => {
+    const [ours, native] = await both(['--no-sr', 'memory', '1M'], 'nbdinfo --json "$uri"');
+    expect(JSON.parse(ours)).toEqual(JSON.parse(native));
+  });
+});
+
+describe('null plugin against native nbdkit', () => {
+  it('nbdinfo --json and --map are the same', async () => {
+    const [ours, native] = await both(['null', '1G'], 'nbdinfo --json "$uri" && nbdinfo --map "$uri"');
+    expect(ours).toBe(native);
+  });
+});
+
+describe('sizes parse as nbdkit_parse_size', () => {
+  const sizes = ['512', '7k', '7K', '64M', '1G', '2T', '1P', '1E', '3b', '1s', '2S', '0', '007', ' 5k', '+3'];
+  it(`accepts ${sizes.join(' ')} with the same values`, async () => {
+    for (const size of sizes) {
+      const native = await run('nbdkit', ['-U', '-', 'null', size, '--run', 'nbdinfo --size "$uri"']);
+      const ours = await runNbdkitTs(['-U', '-', 'null', size, '--run', 'nbdinfo --size "$uri"']);
+      expect(`${size}: ${ours.code} ${ours.stdout.toString().trim()}`).toBe(`${size}: ${native.code} ${native.stdout.toString().trim()}`);
+    }
+  });
+
+  it('rejects what nbdkit rejects', async () => {
+    for (const size of ['', 'k', '1.5M', '-1', '1X', '16E', '10KiB', '4MB', 'M1', '0x10', '99999999999999999999']) {
+      const native = await run('nbdkit', ['-U', '-', 'null', `size=${size}`, '--run', 'true']);
+      const ours = await runNbdkitTs(['-U', '-', 'null', `size=${size}`, '--run', 'true']);
+      expect(`${size}: ${ours.code}`).toBe(`${size}: ${native.code}`);
+    }
+  });
+});

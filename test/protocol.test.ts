@@ -1,0 +1,193 @@
+/**
+ * What no polite client sends: the raw test client checks the server's replies to bad options,
+ * bad commands, bad ranges and oversized requests, and that the server keeps serving after each.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NBD_CMD, NBD_ERR, NBD_OPT, NBD_REP, RawClient } from './helpers/raw-client.js';
+import { type RunningServer, nbdPython, startServer } from './helpers/server.js';
+
+let server: RunningServer;
+let readonlyServer: RunningServer;
+/** Larger than the maximum request, so that size checks are reached before range checks. */
+let bigServer: RunningServer;
+
+beforeAll(async () => {
+  [server, readonlyServer, bigServer] = await Promise.all([
+    startServer(['memory', '1M']),
+    startServer(['-r', 'memory', '1M']),
+    startServer(['memory', '8G']),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([server.stop(), readonlyServer.stop(), bigServer.stop()]);
+});
+
+/** A well-behaved client still gets correct service. */
+async function stillServes(): Promise<void> {
+  const out = await nbdPython(server.uri, 'h.pwrite(b"alive", 1000)\nprint(h.pread(5, 1000).decode())');
+  expect(out.trim()).toBe('alive');
+}
+
+describe('handshake', () => {
+  it('greets with fixed newstyle and no zeroes', async () => {
+    const client = await RawClient.connect(server.socket);
+    await client.greet();
+    expect(client.handshakeFlags).toBe(3);
+    client.end();
+  });
+
+  it('answers an unknown option with ERR_UNSUP and goes on haggling', async () => {
+    const client = await RawClient.connect(server.socket);
+    await client.greet();
+    client.sendOption(0x1234, Buffer.from('some payload'));
+    const reply = await client.readOptionReply();
+    expect(reply.option).toBe(0x1234);
+    expect(reply.type).toBe(NBD_REP.ERR_UNSUP);
+    const { size } = await client.go();
+    expect(size).toBe(1048576n);
+    client.end();
+  });
+
+  it('lists the default export and the base:allocation meta context', async () => {
+    const client = await RawClient.connect(server.socket);
+    await client.greet();
+    client.sendOption(NBD_OPT.LIST);
+    const server1 = await client.readOptionReply();
+    expect(server1.type).toBe(NBD_REP.SERVER);
+    expect(server1.data.readUInt32BE(0)).toBe(0);
+    expect((await client.readOptionReply()).type).toBe(NBD_REP.ACK);
+
+    client.sendOption(NBD_OPT.STRUCTURED_REPLY);
+    expect((await client.readOptionReply()).type).toBe(NBD_REP.ACK);
+    const query = Buffer.from('base:allocation');
+    const payload = Buffer.alloc(4 + 4 + 4 + query.length);
+    payload.writeUInt32BE(0, 0);
+    payload.writeUInt32BE(1, 4);
+    payload.writeUInt32BE(query.length, 8);
+    query.copy(payload, 12);
+    client.sendOption(NBD_OPT.SET_META_CONTEXT, payload);
+    const context = await client.readOptionReply();
+    expect(context.type).toBe(NBD_REP.META_CONTEXT);
+    expect(context.data.subarray(4).toString()).toBe('base:allocation');
+    expect((await client.readOptionReply()).type).toBe(NBD_REP.ACK);
+    client.end();
+  });
+
+  it('rejects a malformed NBD_OPT_GO with ERR_INVALID and stays in negotiation', async () => {
+    const client = await RawClient.connect(server.socket);
+    await client.greet();
+    client.sendOption(NBD_OPT.GO, Buffer.from([0, 0, 0, 200, 0, 0]));
+    expect((await client.readOptionReply()).type).toBe(NBD_REP.ERR_INVALID);
+    expect((await client.go()).size).toBe(1048576n);
+    client.end();
+  });
+
+  it('drops a client with a bad option magic, and an option longer than the limit', async () => {
+    const bad = await RawClient.connect(server.socket);
+    await bad.greet();
+    bad.write(Buffer.alloc(16, 0xff));
+    expect(await bad.closedByServer()).toBe(true);
+
+    const huge = await RawClient.connect(server.socket);
+    await huge.greet();
+    huge.sendOption(NBD_OPT.GO, Buffer.alloc(0), 0xffffffff);
+    expect(await huge.closedByServer()).toBe(true);
+    await stillServes();
+  });
+
+  it('garbage instead of a handshake leaves the next client unaffected', async () => {
+    const garbage = await RawClient.connect(server.socket);
+    garbage.write(Buffer.from('GET / HTTP/1.1\r\nHost: nowhere\r\n\r\n'.repeat(50)));
+    expect(await garbage.closedByServer()).toBe(true);
+    await stillServes();
+  });
+});
+
+describe('transmission', () => {
+  it('answers an unknown command with EINVAL and keeps the connection', async () => {
+    const client = await RawClient.connect(server.socket);
+    await client.handshake();
+    client.sendRequest(99, 0n, 0, { cookie: 7n });
+    const reply = await client.readSimpleReply();
+    expect(reply.cookie).toBe(7n);
+    expect(reply.error).toBe(NBD_ERR.EINVAL);
+    client.sendRequest(NBD_CMD.READ, 0n, 4, { cookie: 8n });
+    expect((await client.readSimpleReply(4)).error).toBe(0);
+    client.end();
+  });
+
+  it('out of range: EINVAL for reads, ENOSPC for writes, also for offsets that overflow', async () => {
+    const client = await RawClient.connect(server.socket);
+    await client.handshake();
+    client.sendRequest(NBD_CMD.READ, 1048576n - 100n, 512);
+    expect((await client.readSimpleReply()).error).toBe(NBD_ERR.EINVAL);
+    client.sendRequest(NBD_CMD.WRITE, 1048576n, 512, { payload: Buffer.alloc(512, 1) });
+    expect((await client.readSimpleReply()).error).toBe(NBD_ERR.ENOSPC);
+    client.sendRequest(NBD_CMD.READ, 0xffffffffffffff00n, 512);
+    expect((await client.readSimpleReply()).error).toBe(NBD_ERR.EINVAL);
+    client.sendRequest(NBD_CMD.WRITE_ZEROES, 0xfffffffffffffe00n, 1024);
+    expect((await client.readSimpleReply()).error).toBe(NBD_ERR.ENOSPC);
+    // The refused write's payload was consumed: the next request parses correctly.
+    client.sendRequest(NBD_CMD.FLUSH, 0n, 0, { cookie: 99n });
+    const flush = await client.readSimpleReply();
+    expect([flush.cookie, flush.error]).toEqual([99n, 0]);
+    client.end();
+  });
+
+  it('an oversized write gets an error and its payload is discarded as it streams', async () => {
+    const client = await RawClient.connect(bigServer.socket);
+    await client.handshake();
+    const length = 65 * 1024 * 1024;
+    client.sendRequest(NBD_CMD.WRITE, 0n, length, { cookie: 5n });
+    // Stream the payload in pieces, as a real client would.
+    const piece = Buffer.alloc(1024 * 1024, 0xee);
+    for (let sent = 0; sent < length; sent += piece.length) client.write(piece);
+    const reply = await client.readSimpleReply();
+    expect([reply.cookie, reply.error]).toEqual([5n, NBD_ERR.ENOMEM]);
+    client.sendRequest(NBD_CMD.READ, 0n, 16, { cookie: 6n });
+    const read = await client.readSimpleReply(16);
+    expect(read.cookie).toBe(6n);
+    expect(read.data.includes(0xee)).toBe(false);
+    client.end();
+  });
+
+  it('an oversized read gets ENOMEM without the server allocating it', async () => {
+    const client = await RawClient.connect(bigServer.socket);
+    await client.handshake();
+    client.sendRequest(NBD_CMD.READ, 0n, 0xffffffff, { cookie: 3n });
+    const reply = await client.readSimpleReply();
+    expect([reply.cookie, reply.error]).toEqual([3n, NBD_ERR.ENOMEM]);
+    client.sendRequest(NBD_CMD.READ, 0n, 8, { cookie: 4n });
+    expect((await client.readSimpleReply(8)).error).toBe(0);
+    client.end();
+  });
+
+  it('writes to a read-only export fail with EPERM', async () => {
+    const client = await RawClient.connect(readonlyServer.socket);
+    const { flags } = await client.handshake();
+    expect(flags & 2).toBe(2); // NBD_FLAG_READ_ONLY
+    client.sendRequest(NBD_CMD.WRITE, 0n, 4, { payload: Buffer.from('nope') });
+    expect((await client.readSimpleReply()).error).toBe(NBD_ERR.EPERM);
+    client.sendRequest(NBD_CMD.TRIM, 0n, 4);
+    expect((await client.readSimpleReply()).error).toBe(NBD_ERR.EPERM);
+    client.end();
+  });
+
+  it('a client vanishing with many requests in flight does not disturb others', async () => {
+    const client = await RawClient.connect(server.socket);
+    await client.handshake();
+    for (let i = 0; i < 64; i++) client.sendRequest(NBD_CMD.READ, 0n, 65536, { cookie: BigInt(i) });
+    client.sendRequest(NBD_CMD.WRITE, 0n, 65536, { payload: Buffer.alloc(1000) }); // cut mid-payload
+    client.end();
+    await stillServes();
+  });
+
+  it('NBD_CMD_DISC closes the connection after in-flight requests', async () => {
+    const client = await RawClient.connect(server.socket);
+    await client.handshake();
+    client.sendRequest(NBD_CMD.READ, 0n, 512, { cookie: 1n });
+    client.sendRequest(NBD_CMD.DISC, 0n, 0);
+    expect((await client.readSimpleReply(512)).cookie).toBe(1n);
+    expect(await client.closedByServer()).toBe(true);
+  });
+});
