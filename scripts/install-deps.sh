@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what nbdkit-ts's tests and demo use besides npm packages: real NBD clients
+# (libnbd's tools and Python bindings, qemu-img/qemu-io), fio, and native nbdkit with its
+# language plugins as the reference to compare against. Then the npm packages, and a build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libnbd-bin python3-libnbd qemu-utils fio nbdkit nbdkit-plugin-python nbdkit-plugin-lua nbdkit-plugin-tcl)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "Installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+npm ci --no-audit --no-fund
