@@ -1,6 +1,548 @@
-// Placeholder while the plugin is being written; replaced by its real implementation.
-import type { PluginFactory } from '../../host/plugin.js';
-const factory: PluginFactory = () => {
-  throw new Error('this plugin is not implemented yet');
+/**
+ * The Lua language adapter: `nbdkit-ts lua plugin.lua [key=value ...]`.
+ *
+ * Runs an nbdkit Lua plugin script (nbdkit-lua-plugin(3)) in wasmoon's Lua 5.4, looking up its
+ * callbacks by their literal global names. The Plugin returned here exposes an optional callback
+ * only when the script defines the Lua function of that name, so that the backend applies
+ * nbdkit's defaults for the others; that set is known once the script has run, so it is filled
+ * in by config(script=...) and refreshed after config_complete.
+ */
+import { readFileSync } from 'node:fs';
+import { logError } from '../../host/log.js';
+import {
+  ReportedPluginError,
+  ThreadModel,
+  type BlockSize,
+  type CacheMode,
+  type ConnectionInfo,
+  type ExportInfo,
+  type ExtentSink,
+  type FuaMode,
+  type Plugin,
+  type PluginFactory,
+  type PluginHost,
+} from '../../host/plugin.js';
+import { Flag } from '../../host/plugin.js';
+import { describeFsError, HostIo } from './host-io.js';
+import { LUA_REGISTRYINDEX, LuaType, LuaVm } from './lua-vm.js';
+import { CallContext, installNbdkitLibrary } from './nbdkit-library.js';
+import { ScriptStdout } from './stdout.js';
+
+/** What open() returned, pinned in the Lua registry until close. */
+class LuaHandle {
+  constructor(
+    readonly ref: bigint,
+    readonly connection: ConnectionInfo,
+  ) {}
+}
+
+/** Optional callbacks that exist on the Plugin only when the script defines them. */
+const OPTIONAL_CALLBACKS = [
+  'get_ready',
+  'after_fork',
+  'cleanup',
+  'preconnect',
+  'list_exports',
+  'default_export',
+  'export_description',
+  'block_size',
+  'is_rotational',
+  'can_write',
+  'can_flush',
+  'can_trim',
+  'can_zero',
+  'can_fast_zero',
+  'can_fua',
+  'can_multi_conn',
+  'can_extents',
+  'can_cache',
+  'pwrite',
+  'flush',
+  'trim',
+  'zero',
+  'extents',
+  'cache',
+] as const;
+type OptionalCallback = (typeof OPTIONAL_CALLBACKS)[number];
+
+const CONFIG_HELP =
+  'script=<FILENAME>     (required) The Lua script to run.\n' +
+  '[other arguments may be used by the plugin that you load]';
+
+class LuaPlugin {
+  private readonly vm: LuaVm;
+  private readonly host: PluginHost;
+  private readonly context: CallContext;
+  private readonly stdout: ScriptStdout;
+  private script: string | undefined;
+  readonly plugin: Plugin;
+
+  constructor(vm: LuaVm, host: PluginHost, stdout: ScriptStdout, context: CallContext) {
+    this.vm = vm;
+    this.context = context;
+    this.host = host;
+    this.stdout = stdout;
+    this.plugin = {
+      name: 'lua',
+      longname: 'nbdkit-ts Lua plugin',
+      description: 'Lua plugin scripts, run in a WebAssembly Lua 5.4',
+      magic_config_key: 'script',
+      config_help: CONFIG_HELP,
+      dump_plugin: () => this.dumpPlugin(),
+      config: (key, value) => this.config(key, value),
+      config_complete: () => this.configComplete(),
+      thread_model: () => this.threadModel(),
+      unload: () => this.vm.close(),
+      open: (readonly, connection) => this.open(readonly, connection),
+      close: (h) => this.close(h as LuaHandle),
+      get_size: (h) => this.getSize(h as LuaHandle),
+      pread: (h, buf, offset, flags) => this.pread(h as LuaHandle, buf, offset, flags),
+    };
+  }
+
+  // ---- calling into Lua ----------------------------------------------------------------
+
+  /** Report a failed callback in nbdkit's form and throw the errno the script chose. */
+  private fail(callback: string, message: string): never {
+    const text = `${callback}: ${message}`;
+    logError(text);
+    throw new ReportedPluginError(text, this.context.pendingErrno ?? 'EIO');
+  }
+
+  /**
+   * Call the global function `name` with the handle (if any) and the arguments pushArgs pushes,
+   * leaving `nresults` results on the stack above the returned base (the caller resets the top
+   * to base). On a Lua error, reports it and throws.
+   */
+  private call(name: string, h: LuaHandle | undefined, nresults: number, pushArgs?: () => number): number {
+    const { api } = this.vm;
+    const L = this.vm.L;
+    const base = api._lua_gettop(L);
+    this.vm.pushGlobal(L, name);
+    let nargs = 0;
+    if (h !== undefined) {
+      api._lua_rawgeti(L, LUA_REGISTRYINDEX, h.ref);
+      nargs++;
+    }
+    if (pushArgs) nargs += pushArgs();
+    this.context.begin(h?.connection);
+    if (api._lua_pcallk(L, nargs, nresults, 0, 0, 0) !== 0) {
+      const message = this.vm.errorText(L, -1);
+      api._lua_settop(L, base);
+      this.fail(name, message);
+    }
+    return base;
+  }
+
+  /** Call a callback for its effect only. */
+  private callVoid(name: string, h: LuaHandle | undefined, pushArgs?: () => number): void {
+    const base = this.call(name, h, 0, pushArgs);
+    this.vm.api._lua_settop(this.vm.L, base);
+  }
+
+  /** Call a callback and convert its single result (at stack top) with convert. */
+  private callWith<T>(name: string, h: LuaHandle | undefined, convert: () => T, pushArgs?: () => number): T {
+    const base = this.call(name, h, 1, pushArgs);
+    try {
+      return convert();
+    } finally {
+      this.vm.api._lua_settop(this.vm.L, base);
+    }
+  }
+
+  private boolResult(name: string): boolean {
+    const { api, L } = this.vm;
+    if (api._lua_type(L, -1) !== LuaType.BOOLEAN) this.fail(name, 'return value is not a boolean');
+    return api._lua_toboolean(L, -1) !== 0;
+  }
+
+  private integerAt(name: string, idx: number): bigint {
+    const { vm } = this;
+    const n = vm.toInteger(vm.L, idx);
+    if (n !== undefined) return n;
+    // As nbdkit: a non-integral number (or numeric string) is truncated.
+    const x = vm.toNumber(vm.L, idx);
+    if (x !== undefined && Number.isFinite(x)) return BigInt(Math.trunc(x));
+    return this.fail(name, 'cannot convert returned value to an integer');
+  }
+
+  private stringResult(name: string): string {
+    const { vm } = this;
+    const type = vm.api._lua_type(vm.L, -1);
+    if (type !== LuaType.STRING && type !== LuaType.NUMBER) this.fail(name, 'return value is not a string');
+    return vm.toText(vm.L, -1) ?? '';
+  }
+
+  private pushBool(value: boolean): number {
+    this.vm.api._lua_pushboolean(this.vm.L, value ? 1 : 0);
+    return 1;
+  }
+
+  /** count, offset, flags: the tail of every data callback's arguments. */
+  private pushRange(count: number, offset: bigint, flags: number): number {
+    const { api, L } = this.vm;
+    api._lua_pushinteger(L, BigInt(count));
+    api._lua_pushinteger(L, offset);
+    api._lua_pushinteger(L, BigInt(flags));
+    return 3;
+  }
+
+  // ---- configuration -------------------------------------------------------------------
+
+  private config(key: string, value: string): void {
+    if (this.script === undefined) {
+      if (key !== 'script') {
+        const text = 'the first parameter must be script=/path/to/script.lua';
+        logError(text);
+        throw new ReportedPluginError(text, 'EINVAL');
+      }
+      this.loadScript(value);
+      return;
+    }
+    if (!this.vm.isFunctionGlobal(this.vm.L, 'config')) {
+      const text = `${this.script}: this plugin does not need command line configuration`;
+      logError(text);
+      throw new ReportedPluginError(text, 'EINVAL');
+    }
+    this.callVoid('config', undefined, () => {
+      this.vm.pushString(this.vm.L, key);
+      this.vm.pushString(this.vm.L, value);
+      return 2;
+    });
+  }
+
+  private loadScript(path: string): void {
+    const { vm } = this;
+    const { api, L } = vm;
+    const startupError = (text: string): never => {
+      logError(text);
+      throw new ReportedPluginError(text, 'EINVAL');
+    };
+    let source: Buffer;
+    try {
+      source = readFileSync(path);
+    } catch (e) {
+      return startupError(`could not parse Lua script cannot open ${path}: ${describeFsError(e).text}`);
+    }
+    let start = 0;
+    if (source[0] === 0xef && source[1] === 0xbb && source[2] === 0xbf) start = 3;
+    let code = source.subarray(start);
+    if (code[0] === 0x23 /* '#' */) {
+      // A #! line (executable scripts): skipped as luaL_loadfile does, keeping the line break
+      // so that error messages give the right line numbers.
+      const nl = code.indexOf(0x0a);
+      code = nl < 0 ? Buffer.alloc(0) : code.subarray(nl);
+    }
+    const parseError = vm.load(L, code, `@${path}`);
+    if (parseError !== undefined) startupError(`could not parse Lua script ${parseError}`);
+    this.context.begin(undefined);
+    if (api._lua_pcallk(L, 0, 0, 0, 0, 0) !== 0) {
+      const message = vm.errorText(L, -1);
+      api._lua_settop(L, -2);
+      startupError(`could not run Lua script: ${message}`);
+    }
+    for (const required of ['open', 'get_size', 'pread']) {
+      if (!vm.isFunctionGlobal(L, required)) {
+        startupError(
+          `${path}: one of the required callbacks 'open', 'get_size' or 'pread' ` +
+            'is not defined by this Lua script.  nbdkit requires these callbacks.',
+        );
+      }
+    }
+    this.script = path;
+    this.exposeCallbacks();
+  }
+
+  private configComplete(): void {
+    if (this.script === undefined) {
+      const text = 'script=/path/to/script.lua parameter is required';
+      logError(text);
+      throw new ReportedPluginError(text, 'EINVAL');
+    }
+    if (this.vm.isFunctionGlobal(this.vm.L, 'config_complete')) this.callVoid('config_complete', undefined);
+    this.exposeCallbacks();
+  }
+
+  private threadModel(): ThreadModel {
+    if (this.script === undefined || !this.vm.isFunctionGlobal(this.vm.L, 'thread_model')) {
+      return ThreadModel.SERIALIZE_ALL_REQUESTS;
+    }
+    const model = Number(this.callWith('thread_model', undefined, () => this.integerAt('thread_model', -1)));
+    if (model < ThreadModel.SERIALIZE_CONNECTIONS || model > ThreadModel.PARALLEL) {
+      this.fail('thread_model', `unknown thread model ${model}`);
+    }
+    return model as ThreadModel;
+  }
+
+  private dumpPlugin(): string[] {
+    const { vm } = this;
+    const lines: string[] = [];
+    vm.pushGlobal(vm.L, '_VERSION');
+    const version = /(\d+\.\d+(?:\.\d+)?)/.exec(vm.toText(vm.L, -1) ?? '');
+    vm.api._lua_settop(vm.L, -2);
+    if (version) lines.push(`lua_version=${version[1]}`);
+    if (this.script !== undefined && vm.isFunctionGlobal(vm.L, 'dump_plugin')) {
+      const printed = this.stdout.capture(() => {
+        try {
+          this.callVoid('dump_plugin', undefined);
+        } catch (e) {
+          // nbdkit reports a failing dump_plugin and goes on with the dump.
+          if (!(e instanceof ReportedPluginError)) throw e;
+        }
+      });
+      lines.push(...printed);
+    }
+    return lines;
+  }
+
+  /** Put on the Plugin exactly the optional callbacks the script defines now. */
+  private exposeCallbacks(): void {
+    const plugin = this.plugin as Plugin & Partial<Record<OptionalCallback, unknown>>;
+    const implementations = this.optionalImplementations();
+    for (const name of OPTIONAL_CALLBACKS) {
+      if (this.vm.isFunctionGlobal(this.vm.L, name)) {
+        Object.assign(plugin, { [name]: implementations[name] });
+      } else {
+        delete plugin[name];
+      }
+    }
+  }
+
+  private optionalImplementations(): Required<Pick<Plugin, OptionalCallback>> {
+    type H = LuaHandle;
+    const bool = (name: string) => (h: unknown) => this.callWith(name, h as H, () => this.boolResult(name));
+    const mode = (name: string) => (h: unknown) =>
+      this.callWith(name, h as H, () => {
+        const n = Number(this.integerAt(name, -1));
+        if (n < 0 || n > 2) this.fail(name, `invalid return value ${n}`);
+        return n as FuaMode & CacheMode;
+      });
+    return {
+      get_ready: () => this.callVoid('get_ready', undefined),
+      after_fork: () => this.callVoid('after_fork', undefined),
+      cleanup: () => this.callVoid('cleanup', undefined),
+      preconnect: (readonly) => this.callVoid('preconnect', undefined, () => this.pushBool(readonly)),
+      list_exports: (readonly, isTls) => this.listExports(readonly, isTls),
+      default_export: (readonly, isTls) =>
+        this.callWith(
+          'default_export',
+          undefined,
+          () => this.stringResult('default_export'),
+          () => this.pushBool(readonly) + this.pushBool(isTls),
+        ),
+      export_description: (h) =>
+        this.callWith('export_description', h as H, () => this.stringResult('export_description')),
+      block_size: (h) => this.blockSize(h as H),
+      is_rotational: bool('is_rotational'),
+      can_write: bool('can_write'),
+      can_flush: bool('can_flush'),
+      can_trim: bool('can_trim'),
+      can_zero: bool('can_zero'),
+      can_fast_zero: bool('can_fast_zero'),
+      can_fua: mode('can_fua'),
+      can_multi_conn: bool('can_multi_conn'),
+      can_extents: bool('can_extents'),
+      can_cache: mode('can_cache'),
+      pwrite: (h, buf, offset, flags) => this.pwrite(h as H, buf, offset, flags),
+      flush: (h, flags) =>
+        this.callVoid('flush', h as H, () => {
+          this.vm.api._lua_pushinteger(this.vm.L, BigInt(flags));
+          return 1;
+        }),
+      trim: (h, count, offset, flags) => this.callVoid('trim', h as H, () => this.pushRange(count, offset, flags)),
+      zero: (h, count, offset, flags) =>
+        this.callVoid('zero', h as H, () => {
+          const { api, L } = this.vm;
+          // The seed's signature, zero(h, count, offset, may_trim), then the flags.
+          api._lua_pushinteger(L, BigInt(count));
+          api._lua_pushinteger(L, offset);
+          api._lua_pushboolean(L, flags & Flag.MAY_TRIM ? 1 : 0);
+          api._lua_pushinteger(L, BigInt(flags));
+          return 4;
+        }),
+      extents: (h, count, offset, flags, sink) => this.extents(h as H, count, offset, flags, sink),
+      cache: (h, count, offset, flags) => this.callVoid('cache', h as H, () => this.pushRange(count, offset, flags)),
+    };
+  }
+
+  // ---- connections ---------------------------------------------------------------------
+
+  private open(readonly: boolean, connection: ConnectionInfo): LuaHandle {
+    const { api, L } = this.vm;
+    this.context.begin(connection);
+    const base = api._lua_gettop(L);
+    this.vm.pushGlobal(L, 'open');
+    api._lua_pushboolean(L, readonly ? 1 : 0);
+    if (api._lua_pcallk(L, 1, 1, 0, 0, 0) !== 0) {
+      const message = this.vm.errorText(L, -1);
+      api._lua_settop(L, base);
+      this.fail('open', message);
+    }
+    // luaL_ref pops the handle and keeps it alive until close unrefs it.
+    const ref = api._luaL_ref(L, LUA_REGISTRYINDEX);
+    api._lua_settop(L, base);
+    return new LuaHandle(BigInt(ref), connection);
+  }
+
+  private close(h: LuaHandle): void {
+    try {
+      if (this.vm.isFunctionGlobal(this.vm.L, 'close')) this.callVoid('close', h);
+    } finally {
+      this.vm.api._luaL_unref(this.vm.L, LUA_REGISTRYINDEX, Number(h.ref));
+    }
+  }
+
+  private getSize(h: LuaHandle): bigint {
+    return this.callWith('get_size', h, () => this.integerAt('get_size', -1));
+  }
+
+  private listExports(readonly: boolean, isTls: boolean): ExportInfo[] {
+    const name = 'list_exports';
+    return this.callWith(
+      name,
+      undefined,
+      () => {
+        const { vm } = this;
+        const { api, L } = vm;
+        if (api._lua_type(L, -1) !== LuaType.TABLE) this.fail(name, 'return value is not a table');
+        const list = api._lua_gettop(L);
+        const exports: ExportInfo[] = [];
+        const n = api._lua_rawlen(L, list);
+        for (let i = 1; i <= n; i++) {
+          api._lua_rawgeti(L, list, BigInt(i));
+          const type = api._lua_type(L, -1);
+          if (type === LuaType.STRING) {
+            exports.push({ name: vm.toText(L, -1) ?? '' });
+          } else if (type === LuaType.TABLE) {
+            const entry = api._lua_gettop(L);
+            const exportName = this.field(entry, 'name', 1);
+            if (exportName === undefined) this.fail(name, `export ${i} has no name`);
+            const description = this.field(entry, 'description', 2);
+            exports.push(description === undefined ? { name: exportName } : { name: exportName, description });
+          } else {
+            this.fail(name, `export ${i} is not a string or a table`);
+          }
+          api._lua_settop(L, list);
+        }
+        return exports;
+      },
+      () => this.pushBool(readonly) + this.pushBool(isTls),
+    );
+  }
+
+  /** A string field of the table at idx, by name or else by position (no metamethods). */
+  private field(idx: number, key: string, position: number): string | undefined {
+    const { vm } = this;
+    const { api, L } = vm;
+    api._lua_pushstring(L, vm.cstr(key));
+    if (api._lua_rawget(L, idx) <= LuaType.NIL) {
+      api._lua_settop(L, -2);
+      api._lua_rawgeti(L, idx, BigInt(position));
+    }
+    const text = api._lua_type(L, -1) > LuaType.NIL ? vm.toText(L, -1) : undefined;
+    api._lua_settop(L, -2);
+    return text;
+  }
+
+  private blockSize(h: LuaHandle): BlockSize {
+    const name = 'block_size';
+    const base = this.call(name, h, 3);
+    try {
+      return {
+        minimum: Number(this.integerAt(name, -3)),
+        preferred: Number(this.integerAt(name, -2)),
+        maximum: Number(this.integerAt(name, -1)),
+      };
+    } finally {
+      this.vm.api._lua_settop(this.vm.L, base);
+    }
+  }
+
+  // ---- data ----------------------------------------------------------------------------
+
+  private pread(h: LuaHandle, buf: Uint8Array, offset: bigint, flags: number): void {
+    const { vm } = this;
+    const { api, L } = vm;
+    const count = buf.length;
+    const base = this.call('pread', h, 1, () => this.pushRange(count, offset, flags));
+    const ptr = api._lua_tolstring(L, -1, vm.lenPtr);
+    const len = api.HEAP32[vm.lenPtr >> 2] >>> 0;
+    if (ptr === 0) {
+      api._lua_settop(L, base);
+      this.fail('pread', 'return value is not a string');
+    }
+    if (len < count) {
+      api._lua_settop(L, base);
+      this.fail('pread', 'returned string length < count bytes');
+    }
+    buf.set(api.HEAPU8.subarray(ptr, ptr + count));
+    api._lua_settop(L, base);
+  }
+
+  private pwrite(h: LuaHandle, buf: Uint8Array, offset: bigint, flags: number): void {
+    const { vm } = this;
+    this.callVoid('pwrite', h, () => {
+      vm.pushBytes(vm.L, buf);
+      vm.api._lua_pushinteger(vm.L, offset);
+      vm.api._lua_pushinteger(vm.L, BigInt(flags));
+      return 3;
+    });
+  }
+
+  private extents(h: LuaHandle, count: number, offset: bigint, flags: number, sink: ExtentSink): void {
+    const name = 'extents';
+    this.callWith(
+      name,
+      h,
+      () => {
+        const { vm } = this;
+        const { api, L } = vm;
+        if (api._lua_type(L, -1) !== LuaType.TABLE) this.fail(name, 'return value is not a table');
+        const list = api._lua_gettop(L);
+        const n = api._lua_rawlen(L, list);
+        for (let i = 1; i <= n; i++) {
+          api._lua_rawgeti(L, list, BigInt(i));
+          if (api._lua_type(L, -1) !== LuaType.TABLE) this.fail(name, `extent ${i} is not a table`);
+          const entry = api._lua_gettop(L);
+          const start = this.integerField(entry, 'offset', 1, i);
+          const length = this.integerField(entry, 'length', 2, i);
+          const type = this.integerField(entry, 'type', 3, i);
+          api._lua_settop(L, list);
+          try {
+            sink.add(start, length, Number(type));
+          } catch (e) {
+            const errno = (e as { errno?: unknown }).errno;
+            if (typeof errno === 'string') this.context.pendingErrno = errno;
+            this.fail(name, e instanceof Error ? e.message : String(e));
+          }
+        }
+      },
+      () => this.pushRange(count, offset, flags),
+    );
+  }
+
+  private integerField(idx: number, key: string, position: number, extent: number): bigint {
+    const { vm } = this;
+    const { api, L } = vm;
+    api._lua_pushstring(L, vm.cstr(key));
+    if (api._lua_rawget(L, idx) <= LuaType.NIL) {
+      api._lua_settop(L, -2);
+      api._lua_rawgeti(L, idx, BigInt(position));
+    }
+    const value = vm.toInteger(L, -1);
+    api._lua_settop(L, -2);
+    if (value === undefined) this.fail('extents', `extent ${extent}: ${key} is not an integer`);
+    return value;
+  }
+}
+
+const factory: PluginFactory = async (host) => {
+  const vm = await LuaVm.create();
+  const stdout = new ScriptStdout();
+  const context = new CallContext();
+  new HostIo(vm, stdout).install();
+  installNbdkitLibrary(vm, host, context);
+  return new LuaPlugin(vm, host, stdout, context).plugin;
 };
+
 export default factory;

@@ -1,0 +1,367 @@
+/**
+ * One Lua 5.4 interpreter (wasmoon's WebAssembly build) driven through the raw Lua C API.
+ *
+ * wasmoon's high-level API converts every Lua string through UTF-8, which corrupts binary data
+ * (NUL bytes, bytes that are not UTF-8). Everything here goes through the module's raw exports
+ * (`_lua_pushlstring`, `_lua_tolstring`, ...) and the WASM heap instead, so Lua strings stay the
+ * byte strings they are, and the hot path allocates nothing on the WASM side.
+ */
+import { createRequire } from 'node:module';
+
+// require() rather than import: an ESM import of this CommonJS bundle makes Node scan its
+// 150 KB for export names first, a visible part of start-up time.
+const wasmoon = createRequire(import.meta.url)('wasmoon') as typeof import('wasmoon');
+
+export type LuaState = number;
+/** Address of a `lua_CFunction` in the WASM function table. */
+export type CFunctionPtr = number;
+
+/** The raw C API exports this adapter uses (names as emscripten exports them). */
+export interface LuaModule {
+  HEAPU8: Uint8Array;
+  HEAP32: Int32Array;
+  addFunction(fn: (L: LuaState) => number, signature: 'ii'): CFunctionPtr;
+  _malloc(size: number): number;
+  _free(ptr: number): void;
+
+  _luaL_newstate(): LuaState;
+  _luaL_openlibs(L: LuaState): void;
+  _lua_close(L: LuaState): void;
+  _lua_gettop(L: LuaState): number;
+  _lua_settop(L: LuaState, idx: number): void;
+  _lua_pushvalue(L: LuaState, idx: number): void;
+  _lua_rotate(L: LuaState, idx: number, n: number): void;
+  _lua_type(L: LuaState, idx: number): number;
+  _lua_isinteger(L: LuaState, idx: number): number;
+  _lua_toboolean(L: LuaState, idx: number): number;
+  _lua_tolstring(L: LuaState, idx: number, lenPtr: number): number;
+  _lua_tointegerx(L: LuaState, idx: number, isnumPtr: number): bigint;
+  _lua_tonumberx(L: LuaState, idx: number, isnumPtr: number): number;
+  _lua_touserdata(L: LuaState, idx: number): number;
+  _lua_rawlen(L: LuaState, idx: number): number;
+  _lua_pushnil(L: LuaState): void;
+  _lua_pushboolean(L: LuaState, b: number): void;
+  _lua_pushinteger(L: LuaState, n: bigint): void;
+  _lua_pushnumber(L: LuaState, n: number): void;
+  _lua_pushlstring(L: LuaState, ptr: number, len: number): number;
+  _lua_pushstring(L: LuaState, ptr: number): number;
+  _lua_pushcclosure(L: LuaState, fn: CFunctionPtr, nup: number): void;
+  _lua_createtable(L: LuaState, narr: number, nrec: number): void;
+  _lua_rawget(L: LuaState, idx: number): number;
+  _lua_rawgeti(L: LuaState, idx: number, n: bigint): number;
+  _lua_rawset(L: LuaState, idx: number): void;
+  _lua_rawseti(L: LuaState, idx: number, n: bigint): void;
+  _lua_getfield(L: LuaState, idx: number, k: number): number;
+  _lua_setfield(L: LuaState, idx: number, k: number): void;
+  _lua_setglobal(L: LuaState, name: number): void;
+  _lua_setmetatable(L: LuaState, idx: number): number;
+  _lua_newuserdatauv(L: LuaState, size: number, nuvalue: number): number;
+  _lua_pcallk(L: LuaState, nargs: number, nresults: number, msgh: number, ctx: number, k: number): number;
+  _lua_error(L: LuaState): number;
+  _lua_concat(L: LuaState, n: number): void;
+  _lua_stringtonumber(L: LuaState, s: number): number;
+  _luaL_ref(L: LuaState, t: number): number;
+  _luaL_unref(L: LuaState, t: number, ref: number): void;
+  _luaL_loadbufferx(L: LuaState, buf: number, size: number, name: number, mode: number): number;
+  _luaL_newmetatable(L: LuaState, tname: number): number;
+  _luaL_checkudata(L: LuaState, arg: number, tname: number): number;
+  _luaL_testudata(L: LuaState, arg: number, tname: number): number;
+  _luaL_checklstring(L: LuaState, arg: number, lenPtr: number): number;
+  _luaL_checkinteger(L: LuaState, arg: number): bigint;
+  _luaL_checkstack(L: LuaState, size: number, msg: number): void;
+  _luaL_optinteger(L: LuaState, arg: number, def: bigint): bigint;
+  _luaL_tolstring(L: LuaState, idx: number, lenPtr: number): number;
+  _luaL_argerror(L: LuaState, arg: number, extramsg: number): number;
+  _luaL_where(L: LuaState, level: number): void;
+}
+
+/** Lua type tags (lua.h). */
+export const LuaType = {
+  NONE: -1,
+  NIL: 0,
+  BOOLEAN: 1,
+  LIGHTUSERDATA: 2,
+  NUMBER: 3,
+  STRING: 4,
+  TABLE: 5,
+  FUNCTION: 6,
+  USERDATA: 7,
+  THREAD: 8,
+} as const;
+
+/** lua.h status codes. */
+export const LUA_OK = 0;
+export const LUA_ERRSYNTAX = 3;
+/** LUA_REGISTRYINDEX for the default LUAI_MAXSTACK of 1000000. */
+export const LUA_REGISTRYINDEX = -1000000 - 1000;
+const LUA_RIDX_GLOBALS = 2n;
+const LUA_TYPE_NAMES = ['nil', 'boolean', 'userdata', 'number', 'string', 'table', 'function', 'userdata', 'thread'];
+
+/**
+ * The exception emscripten's setjmp/longjmp emulation throws for a Lua error (a longjmp).
+ * It must travel through any JavaScript frame between `lua_error` and the `lua_pcall` that
+ * catches it; catching it anywhere else leaves the interpreter in a corrupt state.
+ */
+export function isLuaUnwind(e: unknown): boolean {
+  return typeof e === 'number';
+}
+
+const REQUIRED_EXPORTS: ReadonlyArray<keyof LuaModule> = [
+  '_luaL_newstate',
+  '_lua_pushlstring',
+  '_lua_tolstring',
+  '_lua_pcallk',
+  '_luaL_loadbufferx',
+  '_luaL_checkudata',
+  '_malloc',
+];
+
+/** The bits of the WebAssembly global used here (the project's lib settings omit its types). */
+type WasmExports = Record<string, unknown>;
+interface WasmApi {
+  instantiate(...args: unknown[]): Promise<unknown>;
+  Instance: abstract new (...args: never[]) => { exports: WasmExports };
+}
+const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/**
+ * Run wasmoon's initialisation while noting the exports of the WebAssembly instance it creates
+ * (wasmoon does not expose them). Undefined exports leave the module's wrappers in use.
+ */
+async function instantiateCapturingExports<T>(
+  initialize: () => Promise<T>,
+): Promise<{ wasm: T; exports: WasmExports | undefined }> {
+  const original = wasmApi.instantiate;
+  let exports: WasmExports | undefined;
+  wasmApi.instantiate = async (...args: unknown[]): Promise<unknown> => {
+    const result = await original.apply(wasmApi, args);
+    const instance = result instanceof wasmApi.Instance ? result : (result as { instance?: unknown }).instance;
+    if (instance instanceof wasmApi.Instance && 'lua_pushlstring' in instance.exports) exports ??= instance.exports;
+    return result;
+  };
+  try {
+    return { wasm: await initialize(), exports };
+  } finally {
+    wasmApi.instantiate = original;
+  }
+}
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8');
+
+export class LuaVm {
+  readonly L: LuaState;
+  readonly api: LuaModule;
+  /** NUL-terminated copies of the names this adapter passes to the C API, made once. */
+  private readonly cstrings = new Map<string, number>();
+  /** A growable area of the WASM heap used to stage bytes just before Lua copies them. */
+  private scratch = 0;
+  private scratchSize = 0;
+  /** Four-byte out-parameters (string lengths, isnum flags). */
+  readonly lenPtr: number;
+  private readonly flagPtr: number;
+  private closed = false;
+
+  private constructor(api: LuaModule) {
+    this.api = api;
+    this.L = api._luaL_newstate();
+    if (this.L === 0) throw new Error('could not create Lua interpreter');
+    api._luaL_openlibs(this.L);
+    this.lenPtr = api._malloc(8);
+    this.flagPtr = this.lenPtr + 4;
+    this.ensureScratch(64 * 1024);
+  }
+
+  static async create(): Promise<LuaVm> {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    const { wasm, exports } = await instantiateCapturingExports(() => wasmoon.LuaWasm.initialize(undefined, env));
+    const module = wasm.module as unknown as LuaModule;
+    // emscripten's exported wrappers (Module._lua_*) check assertions and build a message string
+    // on every call; the instance's own exports are the same functions without that cost.
+    const api = Object.create(module) as LuaModule;
+    if (exports) {
+      for (const key of Object.keys(module)) {
+        const direct = exports[key.slice(1)];
+        if (key.startsWith('_') && typeof direct === 'function') Object.defineProperty(api, key, { value: direct });
+      }
+    }
+    for (const name of REQUIRED_EXPORTS) {
+      if (typeof api[name] !== 'function') throw new Error(`wasmoon build lacks ${String(name)}`);
+    }
+    return new LuaVm(api);
+  }
+
+  /** A C string that lives as long as the interpreter (for a small, fixed set of names). */
+  cstr(text: string): number {
+    let ptr = this.cstrings.get(text);
+    if (ptr === undefined) {
+      const bytes = utf8.encode(text);
+      ptr = this.api._malloc(bytes.length + 1);
+      this.api.HEAPU8.set(bytes, ptr);
+      this.api.HEAPU8[ptr + bytes.length] = 0;
+      this.cstrings.set(text, ptr);
+    }
+    return ptr;
+  }
+
+  /**
+   * A heap area of at least `size` bytes, valid until the next call to ensureScratch.
+   * Read `api.HEAPU8` after calling this: growing the heap replaces the view.
+   */
+  ensureScratch(size: number): number {
+    if (size > this.scratchSize) {
+      if (this.scratch) this.api._free(this.scratch);
+      const want = Math.max(size, this.scratchSize * 2);
+      this.scratch = this.api._malloc(want);
+      if (this.scratch === 0) {
+        this.scratchSize = 0;
+        throw new Error(`out of memory allocating ${want} bytes`);
+      }
+      this.scratchSize = want;
+    }
+    return this.scratch;
+  }
+
+  // ---- stack helpers -------------------------------------------------------------------
+
+  pushBytes(L: LuaState, bytes: Uint8Array): void {
+    const ptr = this.ensureScratch(bytes.length);
+    this.api.HEAPU8.set(bytes, ptr);
+    this.api._lua_pushlstring(L, ptr, bytes.length);
+  }
+
+  /** Push a JavaScript string as its UTF-8 bytes. */
+  pushString(L: LuaState, text: string): void {
+    const ptr = this.ensureScratch(text.length * 3);
+    const { written } = utf8.encodeInto(text, this.api.HEAPU8.subarray(ptr, ptr + this.scratchSize));
+    this.api._lua_pushlstring(L, ptr, written);
+  }
+
+  /**
+   * A view of the bytes of the string (or number, converted in place) at idx, or undefined for
+   * other types. The view aliases the WASM heap: copy it before the value leaves the stack.
+   */
+  toBytesView(L: LuaState, idx: number): Uint8Array | undefined {
+    const ptr = this.api._lua_tolstring(L, idx, this.lenPtr);
+    if (ptr === 0) return undefined;
+    const len = this.api.HEAP32[this.lenPtr >> 2] >>> 0;
+    return this.api.HEAPU8.subarray(ptr, ptr + len);
+  }
+
+  /** The string at idx decoded as UTF-8 (for messages, names, paths shown to people). */
+  toText(L: LuaState, idx: number): string | undefined {
+    const view = this.toBytesView(L, idx);
+    return view === undefined ? undefined : utf8Decoder.decode(view);
+  }
+
+  /** Pointer and length of a string argument; raises Lua's own "bad argument" error otherwise. */
+  checkString(L: LuaState, arg: number): { ptr: number; len: number } {
+    const ptr = this.api._luaL_checklstring(L, arg, this.lenPtr);
+    return { ptr, len: this.api.HEAP32[this.lenPtr >> 2] >>> 0 };
+  }
+
+  /** An integer at idx (floats with an exact integer value count), or undefined. */
+  toInteger(L: LuaState, idx: number): bigint | undefined {
+    const n = this.api._lua_tointegerx(L, idx, this.flagPtr);
+    return this.api.HEAP32[this.flagPtr >> 2] !== 0 ? n : undefined;
+  }
+
+  /** A number at idx (numeric strings convert, as lua_tonumber does), or undefined. */
+  toNumber(L: LuaState, idx: number): number | undefined {
+    const n = this.api._lua_tonumberx(L, idx, this.flagPtr);
+    return this.api.HEAP32[this.flagPtr >> 2] !== 0 ? n : undefined;
+  }
+
+  typeName(L: LuaState, idx: number): string {
+    const t = this.api._lua_type(L, idx);
+    return t < 0 ? 'no value' : LUA_TYPE_NAMES[t];
+  }
+
+  /** Push the global `name` without running metamethods (a strict-mode _G cannot trap the host). */
+  pushGlobal(L: LuaState, name: string): number {
+    this.api._lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    this.api._lua_pushstring(L, this.cstr(name));
+    const type = this.api._lua_rawget(L, -2);
+    // ..., globals, value -> ..., value
+    this.api._lua_rotate(L, -2, 1);
+    this.api._lua_settop(L, -2);
+    return type;
+  }
+
+  isFunctionGlobal(L: LuaState, name: string): boolean {
+    const top = this.api._lua_gettop(L);
+    const type = this.pushGlobal(L, name);
+    this.api._lua_settop(L, top);
+    return type === LuaType.FUNCTION;
+  }
+
+  /**
+   * Register a JavaScript function as a Lua C function. A thrown JavaScript error becomes a Lua
+   * error (never a JavaScript exception unwinding through the interpreter's C frames).
+   */
+  cfunction(impl: (L: LuaState) => number): CFunctionPtr {
+    return this.api.addFunction((L: LuaState): number => {
+      let message: string;
+      try {
+        return impl(L);
+      } catch (e) {
+        if (isLuaUnwind(e)) throw e;
+        message = e instanceof Error ? e.message : String(e);
+      }
+      return this.raise(L, message);
+    }, 'ii');
+  }
+
+  /** luaL_error: raise a Lua error with the caller's position prefixed. Never returns. */
+  raise(L: LuaState, message: string): number {
+    this.api._luaL_where(L, 1);
+    this.pushString(L, message);
+    this.api._lua_concat(L, 2);
+    return this.api._lua_error(L);
+  }
+
+  /** luaL_argerror: "bad argument #arg to 'fname' (extramsg)". Never returns. */
+  argError(L: LuaState, arg: number, extramsg: string): number {
+    return this.api._luaL_argerror(L, arg, this.cstr(extramsg));
+  }
+
+  /** Set field `name` of the table at idx to a new C function. */
+  setFunction(L: LuaState, idx: number, name: string, impl: (L: LuaState) => number): void {
+    const table = idx < 0 ? this.api._lua_gettop(L) + idx + 1 : idx;
+    this.api._lua_pushcclosure(L, this.cfunction(impl), 0);
+    this.api._lua_setfield(L, table, this.cstr(name));
+  }
+
+  /**
+   * Compile a chunk from bytes. Returns undefined with the function on the stack, or the
+   * error message (nothing left on the stack).
+   */
+  load(L: LuaState, code: Uint8Array, chunkname: string): string | undefined {
+    const size = code.length;
+    const ptr = this.api._malloc(size + 1);
+    try {
+      this.api.HEAPU8.set(code, ptr);
+      const status = this.api._luaL_loadbufferx(L, ptr, size, this.cstr(chunkname), 0);
+      if (status === LUA_OK) return undefined;
+      const message = this.errorText(L, -1);
+      this.api._lua_settop(L, -2);
+      return message;
+    } finally {
+      this.api._free(ptr);
+    }
+  }
+
+  /** Text of an error object, as the standalone lua interpreter describes non-string errors. */
+  errorText(L: LuaState, idx: number): string {
+    const type = this.api._lua_type(L, idx);
+    if (type === LuaType.STRING || type === LuaType.NUMBER) return this.toText(L, idx) ?? '';
+    return `(error object is a ${this.typeName(L, idx)} value)`;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.api._lua_close(this.L);
+  }
+}
