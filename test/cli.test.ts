@@ -21,7 +21,7 @@ describe('mistakes on the command line', () => {
     ['an unknown short option', ['-Z', 'memory', '1M'], /^nbdkit-ts: error: invalid option -- 'Z'/],
     ['a malformed key=value', ['memory', '=1M'], /^nbdkit-ts: error: malformed parameter '=1M'/],
     ['a missing required parameter', ['memory'], /^nbdkit-ts: error: you must specify size=<SIZE>/],
-    ['an unparsable size', ['memory', 'size=12Q'], /^nbdkit-ts: error: could not parse size string \(12Q\)/],
+    ['an unparsable size', ['memory', 'size=12Q'], /^nbdkit-ts: error: could not parse size: unknown suffix 'Q'/],
     ['an unknown plugin key', ['memory', '1M', 'colour=blue'], /^nbdkit-ts: error: unknown parameter 'colour'/],
     ['a missing option argument', ['memory', '1M', '-U'], /^nbdkit-ts: error: option '-U' requires an argument/],
     ['a missing script file', ['./nothere.lua'], /^nbdkit-ts: error: cannot open plugin "\.\/nothere\.lua"/],

@@ -2,29 +2,34 @@
  * One client connection from accept to close: preconnect, handshake, transmission, close.
  * Nothing a client does can throw out of here: every failure ends this connection only.
  */
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Backend } from './backend.js';
-import { Handshake, HandshakeAbort, type HandshakeOptions } from './handshake.js';
+import { Handshake, HandshakeAbort, type HandshakeIO, type HandshakeOptions } from './handshake.js';
 import { ConnectionClosedError, InputReader } from './input.js';
 import { logDebug, logError } from './log.js';
 import { ThreadModel } from './plugin.js';
+import { type TlsConfig, upgradeToTls } from './tls.js';
 import { Transmission, type ReplyChannel } from './transmission.js';
 
 /** The two directions of a client: one socket, or stdin/stdout under -s. */
 export interface ClientStreams {
   input: Readable;
   output: Writable;
-  /** Ends the connection for good (both directions). */
-  close(): void;
+  /** Both directions as one stream, for wrapping in TLS (made on demand: it reads its input). */
+  transport(): Duplex;
+  /** Ends the connection for good; at once when `now`, else after queued replies are sent. */
+  close(now?: boolean): void;
+}
+
+function writeTo(output: Writable, data: Buffer): void {
+  if (!output.destroyed) output.write(data);
 }
 
 let nextConnectionId = 0;
 
 function replyChannel(output: Writable): ReplyChannel {
   return {
-    write: (data) => {
-      if (!output.destroyed) output.write(data);
-    },
+    write: (data) => writeTo(output, data),
     get writableLength() {
       return output.writableLength;
     },
@@ -42,10 +47,22 @@ function replyChannel(output: Writable): ReplyChannel {
   };
 }
 
+/** Per-server settings every connection needs. */
+export interface ConnectionOptions {
+  noStructuredReplies: boolean;
+  noMetaContexts: boolean;
+  /** TLS settings when --tls is on or require. */
+  tls: TlsConfig | undefined;
+  /** A client that has not chosen an export after this long is dropped. */
+  handshakeTimeoutMs: number;
+  /** Resolves when the server shuts down: stop reading requests, finish those in flight. */
+  stopping: Promise<void>;
+}
+
 export async function serveConnection(
   streams: ClientStreams,
   backend: Backend,
-  options: HandshakeOptions,
+  options: ConnectionOptions,
 ): Promise<void> {
   const id = nextConnectionId++;
   // A vanished client surfaces as an 'error' on write; without a listener Node would crash.
@@ -53,22 +70,43 @@ export async function serveConnection(
   const locks = backend.serverLocks;
   const serve = async (): Promise<void> => {
     const reader = new InputReader(streams.input);
-    const channel = replyChannel(streams.output);
+    void options.stopping.then(() => reader.stop());
+    // After STARTTLS, replies go to the TLS socket instead of the raw one.
+    let output: Writable = streams.output;
+    const io: HandshakeIO = { reader, write: (data) => writeTo(output, data), tls: false };
+    const tls = options.tls;
+    const handshakeOptions: HandshakeOptions = {
+      noStructuredReplies: options.noStructuredReplies,
+      noMetaContexts: options.noMetaContexts,
+      tlsRequired: tls?.required ?? false,
+      startTls: tls
+        ? async () => {
+            if (reader.pending > 0) throw new HandshakeAbort('client sent data before the TLS handshake');
+            reader.detach();
+            const secure = await upgradeToTls(streams.transport(), tls);
+            secure.on('error', (error) => logDebug(`connection ${id}: tls: ${error.message}`));
+            output = secure;
+            reader.attach(secure);
+            io.tls = true;
+            logDebug(`connection ${id}: TLS established`);
+          }
+        : undefined,
+    };
+    const timer = setTimeout(() => {
+      logError(`connection ${id}: handshake not finished after ${options.handshakeTimeoutMs / 1000} s, dropping the client`);
+      streams.close(true);
+    }, options.handshakeTimeoutMs);
     try {
       await backend.preconnect(backend.readonly);
-      const handshake = new Handshake(
-        { reader, write: channel.write, tls: false },
-        backend,
-        locks.forConnection(),
-        options,
-      );
+      const handshake = new Handshake(io, backend, locks.forConnection(), handshakeOptions);
       const negotiated = await handshake.run();
+      clearTimeout(timer);
       if (!negotiated) return;
       logDebug(`connection ${id}: handshake complete, export "${negotiated.exportName}"`);
       try {
         const transmission = new Transmission(
           reader,
-          channel,
+          replyChannel(output),
           negotiated.context,
           negotiated.structuredReplies,
           negotiated.baseAllocation,
@@ -82,7 +120,9 @@ export async function serveConnection(
       else if (error instanceof HandshakeAbort) logError(error.message);
       else logError(`connection ${id}: ${(error as Error).message}`);
     } finally {
+      clearTimeout(timer);
       reader.detach();
+      if (output !== streams.output) output.end();
       streams.close();
     }
   };

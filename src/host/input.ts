@@ -56,6 +56,12 @@ export class InputReader {
     this.source = undefined;
   }
 
+  /** Stop reading for good (server shutdown): pending and later reads see the end of input. */
+  stop(): void {
+    this.detach();
+    this.finish();
+  }
+
   /** Bytes received and not yet consumed (for STARTTLS: none may be pending). */
   get pending(): number {
     return this.buffered;

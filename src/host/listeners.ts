@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { createServer, type ListenOptions, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Duplex } from 'node:stream';
 import type { ClientStreams } from './connection.js';
 
 export type Accept = (streams: ClientStreams) => void;
@@ -16,8 +17,10 @@ export function socketStreams(socket: Socket): ClientStreams {
   return {
     input: socket,
     output: socket,
-    close: () => {
+    transport: () => socket,
+    close: (now = false) => {
       if (socket.destroyed) return;
+      if (now) return void socket.destroy();
       socket.end();
       setTimeout(() => socket.destroy(), 5000).unref();
     },
@@ -90,6 +93,7 @@ export function stdioStreams(): ClientStreams {
   return {
     input: process.stdin,
     output: process.stdout,
+    transport: () => Duplex.from({ readable: process.stdin, writable: process.stdout }),
     close: () => {
       process.stdin.destroy();
       process.stdout.end();

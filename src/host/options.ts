@@ -211,7 +211,6 @@ function checkCombinations(o: ServerOptions): void {
   }
   if (o.single && o.run !== undefined) throw new UsageError('-s cannot be combined with --run');
   if (o.port !== undefined && !/^\d+$/.test(o.port)) throw new UsageError(`invalid port number: ${o.port}`);
-  if (o.tls !== 'off') throw new UsageError('TLS is not supported yet (use --tls=off)');
 }
 
 /** A parameter key must look like an identifier, as nbdkit's is_config_key requires. */

@@ -5,7 +5,7 @@
  */
 import { unlinkSync, writeFileSync, renameSync } from 'node:fs';
 import { Backend } from './backend.js';
-import { type ClientStreams, serveConnection } from './connection.js';
+import { type ClientStreams, type ConnectionOptions, serveConnection } from './connection.js';
 import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
 import { listenTcp, listenUnix, type Listening, stdioStreams } from './listeners.js';
@@ -15,6 +15,7 @@ import type { Plugin, PluginHost } from './plugin.js';
 import { configure, instantiate, resolvePlugin } from './plugin-loader.js';
 import { parseSize } from './size.js';
 import { captiveEnvironment, runCaptive } from './captive.js';
+import { loadTlsConfig } from './tls.js';
 
 const DEFAULT_PORT = 10809;
 
@@ -108,16 +109,27 @@ function usageFailure(error: unknown): number {
   return 1;
 }
 
+/** How long a client may take to choose an export (a client that never does holds a socket). */
+const HANDSHAKE_TIMEOUT_MS = 60_000;
+
 async function serve(options: ServerOptions, backend: Backend, shutdown: Shutdown): Promise<number> {
-  const connections = new Set<Promise<void>>();
+  let tls;
+  try {
+    tls = loadTlsConfig(options);
+  } catch (error) {
+    return usageFailure(error);
+  }
+  const connectionOptions: ConnectionOptions = {
+    noStructuredReplies: options.noStructuredReplies,
+    noMetaContexts: options.noMetaContexts,
+    tls,
+    handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+    stopping: shutdown.done,
+  };
+  const clients = new Map<ClientStreams, Promise<void>>();
   const accept = (streams: ClientStreams): void => {
-    const handshakeOptions = {
-      noStructuredReplies: options.noStructuredReplies,
-      noMetaContexts: options.noMetaContexts,
-      tlsRequired: false,
-    };
-    const connection = serveConnection(streams, backend, handshakeOptions).finally(() => connections.delete(connection));
-    connections.add(connection);
+    const connection = serveConnection(streams, backend, connectionOptions).finally(() => clients.delete(streams));
+    clients.set(streams, connection);
   };
 
   let listening: Listening | undefined;
@@ -132,12 +144,9 @@ async function serve(options: ServerOptions, backend: Backend, shutdown: Shutdow
       // stdout is the socket now: anything printed by mistake must go to stderr instead.
       console.log = console.error;
       console.info = console.error;
-      const connection = serveConnection(stdioStreams(), backend, {
-        noStructuredReplies: options.noStructuredReplies,
-        noMetaContexts: options.noMetaContexts,
-        tlsRequired: false,
-      });
-      await Promise.race([connection, shutdown.done]);
+      const streams = stdioStreams();
+      accept(streams);
+      await Promise.race([clients.get(streams), shutdown.done]);
     } else {
       try {
         if (options.unixSocket !== undefined) listening = await listenUnix(options.unixSocket, accept);
@@ -166,13 +175,21 @@ async function serve(options: ServerOptions, backend: Backend, shutdown: Shutdow
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
     logDebug('shutting down');
-    await listening?.close();
-    await Promise.race([Promise.allSettled([...connections]), new Promise((r) => setTimeout(r, 5000).unref())]);
+    const closing = listening?.close();
+    // Every connection has stopped reading (connectionOptions.stopping): each finishes its
+    // in-flight requests, sends their replies and closes its handle; stragglers are cut off.
+    await Promise.race([Promise.allSettled([...clients.values()]), delay(5000)]);
+    for (const streams of clients.keys()) streams.close(true);
+    await closing;
     await backend.cleanup();
     await backend.unload();
     if (options.pidFile) removeQuietly(options.pidFile);
   }
   return exitStatus;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function writePidFile(path: string): void {
