@@ -2,11 +2,11 @@
  * The Lua adapter driven directly through its Plugin object (no server): argument passing,
  * byte transparency, results, errors and errnos, the io library on host files.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import factory from '../src/languages/lua/index.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import luaFactory from '../src/languages/lua/index.js';
 import { Flag, PluginError, ReportedPluginError, type ExtentSink, type Plugin, type PluginHost } from '../src/host/plugin.js';
 import { parseSize } from '../src/host/size.js';
 
@@ -32,6 +32,19 @@ function testHost(): TestHost {
   };
   return host;
 }
+
+const loaded: Plugin[] = [];
+
+/** The adapter's factory, remembering each plugin so that it is unloaded after the test. */
+async function factory(host: PluginHost): Promise<Plugin> {
+  const plugin = await luaFactory(host);
+  loaded.push(plugin);
+  return plugin;
+}
+
+afterEach(async () => {
+  for (const plugin of loaded.splice(0)) await plugin.unload?.();
+});
 
 async function load(script: string, params: Array<[string, string]> = [], host = testHost()): Promise<Plugin> {
   const plugin = await factory(host);
@@ -133,7 +146,6 @@ describe('lua adapter: callbacks', () => {
     const host = testHost();
     const plugin = await factory(host);
     const script = join(scratch, 'nbdkit-table.lua');
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(
       script,
       `function open (ro) nbdkit.debug ("opening " .. nbdkit.export_name ()) return nbdkit.export_name () end
@@ -212,7 +224,26 @@ describe('lua adapter: errors', () => {
     const h = await plugin.open(false, CONNECTION);
     expect((await failure(() => plugin.zero!(h, 1, 0n, 0))).message).toBe('zero: (error object is a table value)');
     expect((await failure(() => plugin.flush!(h, 0))).message).toMatch(/^flush: .*errors\.lua:33: attempt to index a nil value \(local 't'\)$/);
+  });
+
+  it('rejects results of the wrong type', async () => {
+    const script = join(scratch, 'bad-results.lua');
+    writeFileSync(
+      script,
+      `function open (ro) return 1 end
+       function get_size (h) return "big" end
+       function pread (h, c, o) return {} end
+       function can_write (h) return 1 end
+       function can_fua (h) return "native" end
+       function list_exports (ro, tls) return "one" end`,
+    );
+    const plugin = await load(script);
+    const h = await plugin.open(false, CONNECTION);
+    expect((await failure(() => plugin.get_size(h))).message).toBe('get_size: cannot convert returned value to an integer');
+    expect((await failure(() => plugin.pread(h, new Uint8Array(1), 0n, 0))).message).toBe('pread: return value is not a string');
+    expect((await failure(() => plugin.can_write!(h))).message).toBe('can_write: return value is not a boolean');
     expect((await failure(() => plugin.can_fua!(h))).message).toBe('can_fua: cannot convert returned value to an integer');
+    expect((await failure(() => plugin.list_exports!(false, false))).message).toBe('list_exports: return value is not a table');
   });
 
   it('rejects a short pread result', async () => {
