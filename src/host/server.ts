@@ -171,9 +171,7 @@ async function serve(options: ServerOptions, backend: Backend, shutdown: Shutdow
       }
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('SIGHUP', onSignal);
+    // The signal handlers stay until the end: a second SIGTERM must not cut the clean-up short.
     logDebug('shutting down');
     const closing = listening?.close();
     // Every connection has stopped reading (connectionOptions.stopping): each finishes its
@@ -184,6 +182,9 @@ async function serve(options: ServerOptions, backend: Backend, shutdown: Shutdow
     await backend.cleanup();
     await backend.unload();
     if (options.pidFile) removeQuietly(options.pidFile);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
   }
   return exitStatus;
 }
