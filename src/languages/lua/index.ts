@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { logError } from '../../host/log.js';
 import {
+  PluginError,
   ReportedPluginError,
   ThreadModel,
   type BlockSize,
@@ -75,6 +76,8 @@ class LuaPlugin {
   private readonly context: CallContext;
   private readonly stdout: ScriptStdout;
   private script: string | undefined;
+  /** True until config_complete has succeeded (see failWith). */
+  private configuring = true;
   readonly plugin: Plugin;
 
   constructor(vm: LuaVm, host: PluginHost, stdout: ScriptStdout, context: CallContext) {
@@ -104,9 +107,18 @@ class LuaPlugin {
 
   /** Report a failed callback in nbdkit's form and throw the errno the script chose. */
   private fail(callback: string, message: string): never {
-    const text = `${callback}: ${message}`;
+    return this.failWith(`${callback}: ${message}`, this.context.pendingErrno ?? 'EIO');
+  }
+
+  /**
+   * Before config_complete has succeeded, a failure ends start-up and the command line prints
+   * it (once); afterwards the message is printed here, in nbdkit's form, and the error carries
+   * only the errno for the client.
+   */
+  private failWith(text: string, errno: string): never {
+    if (this.configuring) throw new PluginError(text, errno);
     logError(text);
-    throw new ReportedPluginError(text, this.context.pendingErrno ?? 'EIO');
+    throw new ReportedPluginError(text, errno);
   }
 
   /**
@@ -191,18 +203,12 @@ class LuaPlugin {
 
   private config(key: string, value: string): void {
     if (this.script === undefined) {
-      if (key !== 'script') {
-        const text = 'the first parameter must be script=/path/to/script.lua';
-        logError(text);
-        throw new ReportedPluginError(text, 'EINVAL');
-      }
+      if (key !== 'script') this.failWith('the first parameter must be script=/path/to/script.lua', 'EINVAL');
       this.loadScript(value);
       return;
     }
     if (!this.vm.isFunctionGlobal(this.vm.L, 'config')) {
-      const text = `${this.script}: this plugin does not need command line configuration`;
-      logError(text);
-      throw new ReportedPluginError(text, 'EINVAL');
+      this.failWith(`${this.script}: this plugin does not need command line configuration`, 'EINVAL');
     }
     this.callVoid('config', undefined, () => {
       this.vm.pushString(this.vm.L, key);
@@ -214,10 +220,7 @@ class LuaPlugin {
   private loadScript(path: string): void {
     const { vm } = this;
     const { api, L } = vm;
-    const startupError = (text: string): never => {
-      logError(text);
-      throw new ReportedPluginError(text, 'EINVAL');
-    };
+    const startupError = (text: string): never => this.failWith(text, 'EINVAL');
     let source: Buffer;
     try {
       source = readFileSync(path);
@@ -254,13 +257,10 @@ class LuaPlugin {
   }
 
   private configComplete(): void {
-    if (this.script === undefined) {
-      const text = 'script=/path/to/script.lua parameter is required';
-      logError(text);
-      throw new ReportedPluginError(text, 'EINVAL');
-    }
+    if (this.script === undefined) this.failWith('script=/path/to/script.lua parameter is required', 'EINVAL');
     if (this.vm.isFunctionGlobal(this.vm.L, 'config_complete')) this.callVoid('config_complete', undefined);
     this.exposeCallbacks();
+    this.configuring = false;
   }
 
   private threadModel(): ThreadModel {
@@ -287,7 +287,8 @@ class LuaPlugin {
           this.callVoid('dump_plugin', undefined);
         } catch (e) {
           // nbdkit reports a failing dump_plugin and goes on with the dump.
-          if (!(e instanceof ReportedPluginError)) throw e;
+          if (!(e instanceof PluginError)) throw e;
+          if (!(e instanceof ReportedPluginError)) logError(e.message);
         }
       });
       lines.push(...printed);
