@@ -148,13 +148,13 @@ class PythonPlugin {
   private hostModule(): HostModule {
     return {
       debug: (message) => this.host.debug(message),
-      export_name: () => this.connection?.exportName ?? null,
+      export_name: () => this.connection?.exportName,
       parse_size: (text) => {
         try {
           return this.host.parseSize(text).toString();
         } catch (error) {
           this.host.error(error instanceof Error ? error.message : String(error));
-          return null;
+          return undefined;
         }
       },
       shutdown: () => this.host.shutdown(),
@@ -162,7 +162,7 @@ class PythonPlugin {
         this.host.error(message);
         this.failure = { message, errno };
       },
-      sync_host_fd: (fd, kind) => (this.runtime ? syncDescriptor(this.runtime.pyodide, fd, kind) : null),
+      sync_host_fd: (fd, kind) => (this.runtime ? syncDescriptor(this.runtime.pyodide, fd, kind) : undefined),
     };
   }
 

@@ -15,14 +15,17 @@ import { GLUE, GLUE_FILENAME, SNAPSHOT_PRELUDE } from './glue.js';
 import { mountHostDirectories, syncHostDescriptor } from './host-fs.js';
 import { discardSnapshot, readSnapshot, snapshotPath, writeSnapshot } from './snapshot-cache.js';
 
-/** The services the glue calls back into (`_host` in glue.ts). */
+/**
+ * The services the glue calls back into (`_host` in glue.ts). "Nothing" is undefined, which
+ * Python sees as None (null would arrive as a JsNull).
+ */
 export interface HostModule {
   debug(message: string): void;
-  export_name(): string | null;
-  parse_size(text: string): string | null;
+  export_name(): string | undefined;
+  parse_size(text: string): string | undefined;
   shutdown(): void;
   fail(message: string, errno: string): void;
-  sync_host_fd(fd: number, kind: string): string | null;
+  sync_host_fd(fd: number, kind: string): string | undefined;
 }
 
 /** Where Python's stdout goes: stderr, except while dump_plugin output is being collected. */
@@ -145,6 +148,6 @@ export async function startPython(host: HostModule, stdout: StdoutRoute): Promis
   return { pyodide, glue };
 }
 
-export function syncDescriptor(pyodide: PyodideAPI, fd: number, kind: string): string | null {
-  return syncHostDescriptor(pyodide, fd, kind) ?? null;
+export function syncDescriptor(pyodide: PyodideAPI, fd: number, kind: string): string | undefined {
+  return syncHostDescriptor(pyodide, fd, kind);
 }
