@@ -53,6 +53,30 @@ describe('hostile clients', () => {
     }
   });
 
+  it('serialize_connections: clients take turns, and a stalled handshake does not hold the turn', async () => {
+    const server = await startServer(['js', 'test/fixtures/js/one-connection.mjs']);
+    try {
+      const stalled = await RawClient.connect(server.socket);
+      await stalled.greet(); // and nothing more
+      await healthy(server);
+      const first = await RawClient.connect(server.socket);
+      await first.handshake();
+      const second = await RawClient.connect(server.socket);
+      await second.greet();
+      let secondOpened = false;
+      const opening = second.go().then(() => (secondOpened = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(secondOpened).toBe(false); // waits for the first connection to end
+      first.end();
+      await opening;
+      expect(secondOpened).toBe(true);
+      second.end();
+      stalled.end();
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a client that pipelines big reads and never reads the replies cannot grow memory without bound', async () => {
     const server = await startServer(['memory', '4G']);
     try {

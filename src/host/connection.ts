@@ -7,7 +7,6 @@ import type { Backend } from './backend.js';
 import { Handshake, HandshakeAbort, type HandshakeIO, type HandshakeOptions } from './handshake.js';
 import { ConnectionClosedError, InputReader } from './input.js';
 import { logDebug, logError } from './log.js';
-import { ThreadModel } from './plugin.js';
 import { type TlsConfig, upgradeToTls } from './tls.js';
 import { Transmission, type ReplyChannel } from './transmission.js';
 
@@ -67,65 +66,62 @@ export async function serveConnection(
   const id = nextConnectionId++;
   // A vanished client surfaces as an 'error' on write; without a listener Node would crash.
   streams.output.on('error', (error) => logDebug(`connection ${id}: write: ${error.message}`));
-  const locks = backend.serverLocks;
-  const serve = async (): Promise<void> => {
-    const reader = new InputReader(streams.input);
-    void options.stopping.then(() => reader.stop());
-    // After STARTTLS, replies go to the TLS socket instead of the raw one.
-    let output: Writable = streams.output;
-    const io: HandshakeIO = { reader, write: (data) => writeTo(output, data), tls: false };
-    const tls = options.tls;
-    const handshakeOptions: HandshakeOptions = {
-      noStructuredReplies: options.noStructuredReplies,
-      noMetaContexts: options.noMetaContexts,
-      tlsRequired: tls?.required ?? false,
-      startTls: tls
-        ? async () => {
-            if (reader.pending > 0) throw new HandshakeAbort('client sent data before the TLS handshake');
-            reader.detach();
-            const secure = await upgradeToTls(streams.transport(), tls);
-            secure.on('error', (error) => logDebug(`connection ${id}: tls: ${error.message}`));
-            output = secure;
-            reader.attach(secure);
-            io.tls = true;
-            logDebug(`connection ${id}: TLS established`);
-          }
-        : undefined,
-    };
-    const timer = setTimeout(() => {
-      logError(`connection ${id}: handshake not finished after ${options.handshakeTimeoutMs / 1000} s, dropping the client`);
-      streams.close(true);
-    }, options.handshakeTimeoutMs);
-    try {
-      await backend.preconnect(backend.readonly);
-      const handshake = new Handshake(io, backend, locks.forConnection(), handshakeOptions);
-      const negotiated = await handshake.run();
-      clearTimeout(timer);
-      if (!negotiated) return;
-      logDebug(`connection ${id}: handshake complete, export "${negotiated.exportName}"`);
-      try {
-        const transmission = new Transmission(
-          reader,
-          replyChannel(output),
-          negotiated.context,
-          negotiated.structuredReplies,
-          negotiated.baseAllocation,
-        );
-        await transmission.run();
-      } finally {
-        await negotiated.context.close();
-      }
-    } catch (error) {
-      if (error instanceof ConnectionClosedError) logDebug(`connection ${id}: client closed the connection`);
-      else if (error instanceof HandshakeAbort) logError(error.message);
-      else logError(`connection ${id}: ${(error as Error).message}`);
-    } finally {
-      clearTimeout(timer);
-      reader.detach();
-      if (output !== streams.output) output.end();
-      streams.close();
-    }
+  const serializer = backend.serverLocks.forConnection();
+  const reader = new InputReader(streams.input);
+  void options.stopping.then(() => reader.stop());
+  // After STARTTLS, replies go to the TLS socket instead of the raw one.
+  let output: Writable = streams.output;
+  const io: HandshakeIO = { reader, write: (data) => writeTo(output, data), tls: false };
+  const tls = options.tls;
+  const handshakeOptions: HandshakeOptions = {
+    noStructuredReplies: options.noStructuredReplies,
+    noMetaContexts: options.noMetaContexts,
+    tlsRequired: tls?.required ?? false,
+    startTls: tls
+      ? async () => {
+          if (reader.pending > 0) throw new HandshakeAbort('client sent data before the TLS handshake');
+          reader.detach();
+          const secure = await upgradeToTls(streams.transport(), tls);
+          secure.on('error', (error) => logDebug(`connection ${id}: tls: ${error.message}`));
+          output = secure;
+          reader.attach(secure);
+          io.tls = true;
+          logDebug(`connection ${id}: TLS established`);
+        }
+      : undefined,
   };
-  if (backend.threadModel === ThreadModel.SERIALIZE_CONNECTIONS) await locks.connection.run(serve);
-  else await serve();
+  const timer = setTimeout(() => {
+    logError(`connection ${id}: handshake not finished after ${options.handshakeTimeoutMs / 1000} s, dropping the client`);
+    streams.close(true);
+  }, options.handshakeTimeoutMs);
+  try {
+    await backend.preconnect(backend.readonly);
+    const handshake = new Handshake(io, backend, serializer, handshakeOptions);
+    const negotiated = await handshake.run();
+    clearTimeout(timer);
+    if (!negotiated) return;
+    logDebug(`connection ${id}: handshake complete, export "${negotiated.exportName}"`);
+    try {
+      const transmission = new Transmission(
+        reader,
+        replyChannel(output),
+        negotiated.context,
+        negotiated.structuredReplies,
+        negotiated.baseAllocation,
+      );
+      await transmission.run();
+    } finally {
+      await negotiated.context.close();
+    }
+  } catch (error) {
+    if (error instanceof ConnectionClosedError) logDebug(`connection ${id}: client closed the connection`);
+    else if (error instanceof HandshakeAbort) logError(error.message);
+    else logError(`connection ${id}: ${(error as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+    reader.detach();
+    if (output !== streams.output) output.end();
+    streams.close();
+    serializer.release();
+  }
 }

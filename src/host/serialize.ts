@@ -25,8 +25,18 @@ export class Mutex {
     }
   }
 
-  get locked(): boolean {
-    return this.held;
+  /** Take the mutex until the returned function is called. */
+  async acquire(): Promise<() => void> {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let acquired!: () => void;
+    const taken = new Promise<void>((resolve) => (acquired = resolve));
+    void this.run(() => {
+      acquired();
+      return released;
+    });
+    await taken;
+    return release;
   }
 }
 
@@ -52,16 +62,46 @@ export class Semaphore {
   }
 }
 
-/** The locks that apply to one connection under a thread model. */
+/** The locks that apply to one connection's plugin calls under a thread model. */
 export interface RequestSerializer {
   run<T>(task: () => Promise<T> | T): Promise<T>;
+  /** Called once when the connection ends, to give back anything held for its lifetime. */
+  release(): void;
 }
 
-const PASS_THROUGH: RequestSerializer = { run: async (task) => task() };
+function passThrough(): RequestSerializer {
+  return { run: async (task) => task(), release: () => undefined };
+}
+
+function withoutLease(lock: { run: RequestSerializer['run'] }): RequestSerializer {
+  return { run: (task) => lock.run(task), release: () => undefined };
+}
+
+/**
+ * SERIALIZE_CONNECTIONS: the server-wide connection lock is taken at the connection's first
+ * plugin call (its open), not at accept, so clients that never finish their handshake cannot
+ * keep everyone else waiting; it is held until the connection ends.
+ */
+class ConnectionLease implements RequestSerializer {
+  private lease: Promise<() => void> | undefined;
+  private readonly requests = new Mutex();
+
+  constructor(private readonly gate: Mutex) {}
+
+  async run<T>(task: () => Promise<T> | T): Promise<T> {
+    this.lease ??= this.gate.acquire();
+    await this.lease;
+    return this.requests.run(task);
+  }
+
+  release(): void {
+    void this.lease?.then((giveBack) => giveBack());
+  }
+}
 
 /** Server-wide locks, shared by every connection of one server. */
 export class ServerLocks {
-  /** Held for the whole life of a connection under SERIALIZE_CONNECTIONS. */
+  /** Held from open to the end of a connection under SERIALIZE_CONNECTIONS. */
   readonly connection = new Mutex();
   /** Held around each plugin call under SERIALIZE_ALL_REQUESTS. */
   readonly allRequests = new Mutex();
@@ -71,13 +111,14 @@ export class ServerLocks {
   /** The serialiser for a new connection's plugin calls. */
   forConnection(): RequestSerializer {
     switch (this.threadModel) {
-      case ThreadModel.SERIALIZE_ALL_REQUESTS:
-        return this.allRequests;
       case ThreadModel.SERIALIZE_CONNECTIONS:
+        return new ConnectionLease(this.connection);
+      case ThreadModel.SERIALIZE_ALL_REQUESTS:
+        return withoutLease(this.allRequests);
       case ThreadModel.SERIALIZE_REQUESTS:
-        return new Mutex();
+        return withoutLease(new Mutex());
       default:
-        return this.threads > 0 ? new Semaphore(this.threads) : PASS_THROUGH;
+        return this.threads > 0 ? withoutLease(new Semaphore(this.threads)) : passThrough();
     }
   }
 }
