@@ -20,7 +20,8 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IO_PRELUDE } from './io-prelude.js';
 import { isLuaUnwind, LUA_REGISTRYINDEX, LuaType, type LuaState, type LuaVm } from './lua-vm.js';
@@ -137,6 +138,8 @@ export class HostIo {
       vm.setFunction(L, os, 'remove', (S) => this.remove(S));
       vm.setFunction(L, os, 'rename', (S) => this.rename(S));
       vm.setFunction(L, os, 'tmpname', (S) => this.tmpname(S));
+      vm.setFunction(L, os, 'execute', (S) => this.execute(S));
+      vm.setFunction(L, os, 'exit', (S) => this.exit(S));
     }
     api._lua_settop(L, os - 1);
 
@@ -576,6 +579,40 @@ export class HostIo {
         if (attempt > 100) return this.vm.raise(L, 'unable to generate a unique filename');
       }
     }
+  }
+
+  /** os.execute through /bin/sh; the command's stdout goes to stderr, never to an NBD socket. */
+  private execute(L: LuaState): number {
+    const { vm } = this;
+    const { api } = vm;
+    if (api._lua_type(L, 1) <= LuaType.NIL) {
+      api._lua_pushboolean(L, 1);
+      return 1;
+    }
+    const { ptr, len } = vm.checkString(L, 1);
+    const command = Buffer.from(api.HEAPU8.subarray(ptr, ptr + len)).toString('utf8');
+    const result = spawnSync('/bin/sh', ['-c', command], { stdio: ['ignore', 2, 2] });
+    if (result.signal) {
+      api._lua_pushnil(L);
+      vm.pushString(L, 'signal');
+      api._lua_pushinteger(L, BigInt(constants.signals[result.signal] ?? 0));
+      return 3;
+    }
+    const status = result.status ?? 127;
+    if (status === 0) api._lua_pushboolean(L, 1);
+    else api._lua_pushnil(L);
+    vm.pushString(L, 'exit');
+    api._lua_pushinteger(L, BigInt(status));
+    return 3;
+  }
+
+  /** os.exit ends the server process, as it ends native nbdkit. */
+  private exit(L: LuaState): number {
+    const { api } = this.vm;
+    let status = 0;
+    if (api._lua_type(L, 1) === LuaType.BOOLEAN) status = api._lua_toboolean(L, 1) ? 0 : 1;
+    else if (api._lua_type(L, 1) > LuaType.NIL) status = Number(api._luaL_checkinteger(L, 1));
+    process.exit(status);
   }
 
   private print(L: LuaState): number {

@@ -138,12 +138,26 @@ class LuaPlugin {
     }
     if (pushArgs) nargs += pushArgs();
     this.context.begin(h?.connection);
-    if (api._lua_pcallk(L, nargs, nresults, 0, 0, 0) !== 0) {
+    if (this.protectedCall(name, base, nargs, nresults) !== 0) {
       const message = this.vm.errorText(L, -1);
       api._lua_settop(L, base);
       this.fail(name, message);
     }
     return base;
+  }
+
+  /**
+   * lua_pcall, also catching what is not a Lua error: a WebAssembly trap or a JavaScript
+   * exception escaping the interpreter. Those become a failure of this one request.
+   */
+  private protectedCall(name: string, base: number, nargs: number, nresults: number): number {
+    const { api, L } = this.vm;
+    try {
+      return api._lua_pcallk(L, nargs, nresults, 0, 0, 0);
+    } catch (e) {
+      api._lua_settop(L, base);
+      return this.fail(name, `interpreter fault: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   /** Call a callback for its effect only. */
@@ -374,7 +388,7 @@ class LuaPlugin {
     const base = api._lua_gettop(L);
     this.vm.pushGlobal(L, 'open');
     api._lua_pushboolean(L, readonly ? 1 : 0);
-    if (api._lua_pcallk(L, 1, 1, 0, 0, 0) !== 0) {
+    if (this.protectedCall('open', base, 1, 1) !== 0) {
       const message = this.vm.errorText(L, -1);
       api._lua_settop(L, base);
       this.fail('open', message);
