@@ -49,6 +49,8 @@ for _name, _value in (
 
 class _State:
     last_error = 0
+    # The buffer the running API 2 pread was given (see preadv below).
+    pread_buffer = None
 
 
 def _expect(value, kind, func):
@@ -98,6 +100,13 @@ sys.modules['nbdkit'] = nbdkit
 
 if not hasattr(os, 'preadv'):
     def preadv(fd, buffers, offset, flags=0):
+        # The common case, os.preadv(fd, [buf], offset) on the buffer pread was given, reads
+        # straight into the request buffer from the host file.
+        if len(buffers) == 1 and buffers[0] is _State.pread_buffer and offset < 9007199254740992:
+            n = _host.read_into_request(fd, len(buffers[0]), offset)
+            if n < 0:
+                raise OSError(-n, os.strerror(-n))
+            return n
         total = 0
         for b in buffers:
             m = memoryview(b).cast('B')
@@ -408,10 +417,12 @@ def _d_pread2(hid, count, offset, flags):
     if offset.__class__ is not int:
         offset = int(offset)
     _State.last_error = 0
+    buf = _State.pread_buffer = _scratch_rw[:count]
     try:
-        _G['pread'](_handles[hid], _scratch_rw[:count], offset, flags)
+        _G['pread'](_handles[hid], buf, offset, flags)
     except BaseException:
         _report('pread')
+    _State.pread_buffer = None
 
 
 def _d_pread1(hid, count, offset, flags):

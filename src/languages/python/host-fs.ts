@@ -83,3 +83,22 @@ export function syncHostDescriptor(pyodide: PyodideAPI, fd: number, kind: string
     return typeof code === 'string' ? code : 'EIO';
   }
 }
+
+/**
+ * Read from a pyodide descriptor straight into WASM memory (FS.read, which for a host file is
+ * one readSync into the heap). Returns the byte count, or minus the errno pyodide's Python uses.
+ */
+export function readIntoHeap(pyodide: PyodideAPI, fd: number, heap: Uint8Array, address: number, length: number, position: number): number {
+  try {
+    const stream = pyodide.FS.getStream(fd);
+    if (!stream) return -BAD_DESCRIPTOR;
+    return pyodide.FS.read(stream, heap, address, length, position);
+  } catch (error) {
+    const errno = (error as { errno?: unknown }).errno;
+    return typeof errno === 'number' ? -errno : -IO_ERROR;
+  }
+}
+
+// pyodide's errno values (WASI numbering), as its os module raises them.
+const BAD_DESCRIPTOR = 8;
+const IO_ERROR = 29;

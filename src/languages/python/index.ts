@@ -27,6 +27,7 @@ import {
   ReportedPluginError,
   type ThreadModel,
 } from '../../host/plugin.js';
+import { readIntoHeap } from './host-fs.js';
 import { type HostModule, type PythonRuntime, StdoutRoute, startPython, syncDescriptor } from './runtime.js';
 
 const CONFIG_HELP =
@@ -163,6 +164,8 @@ class PythonPlugin {
         this.failure = { message, errno };
       },
       sync_host_fd: (fd, kind) => (this.runtime ? syncDescriptor(this.runtime.pyodide, fd, kind) : undefined),
+      read_into_request: (fd, length, position) =>
+        readIntoHeap(this.runtime!.pyodide, fd, this.heap!.HEAPU8, this.scratchAddress, length, position),
     };
   }
 

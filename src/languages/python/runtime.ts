@@ -26,6 +26,8 @@ export interface HostModule {
   shutdown(): void;
   fail(message: string, errno: string): void;
   sync_host_fd(fd: number, kind: string): string | undefined;
+  /** Read from a descriptor into the request buffer; bytes read, or minus pyodide's errno. */
+  read_into_request(fd: number, length: number, position: number): number;
 }
 
 /** Where Python's stdout goes: stderr, except while dump_plugin output is being collected. */
