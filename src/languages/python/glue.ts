@@ -195,6 +195,10 @@ def _load_script(path):
         while tb is not None and tb.tb_frame.f_code.co_filename == '<nbdkit-ts glue>':
             tb = tb.tb_next
         _traceback.print_exception(t, e, tb)
+        if isinstance(e, ModuleNotFoundError):
+            print('nbdkit-ts: python: scripts run in pyodide (Python %d.%d in WebAssembly), offline: '
+                  'the standard library is there, but not packages installed on the host'
+                  % sys.version_info[:2], file=sys.stderr)
         sys.stderr.flush()
         return '%s: error running this script' % path
     finally:

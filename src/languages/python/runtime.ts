@@ -85,6 +85,12 @@ interface Builtins {
   exec(code: PyProxy, globals: PyDict): void;
 }
 
+/**
+ * Python's stdin is always at end of file: under -s the real stdin is the NBD socket, and a
+ * script reading it would steal the client's requests.
+ */
+const BASE_CONFIG = { stdin: (): null => null } as const;
+
 async function bootFromSnapshot(path: string): Promise<PyodideAPI | undefined> {
   // Read while pyodide compiles its WASM: loadPyodide accepts the snapshot as a promise.
   if (!existsSync(path)) return undefined;
@@ -93,7 +99,7 @@ async function bootFromSnapshot(path: string): Promise<PyodideAPI | undefined> {
     return data;
   });
   try {
-    const pyodide = await loadPyodide({ _loadSnapshot: snapshot });
+    const pyodide = await loadPyodide({ ...BASE_CONFIG, _loadSnapshot: snapshot });
     pyodide.runPython('1');
     return pyodide;
   } catch (error) {
@@ -106,7 +112,7 @@ async function bootFromSnapshot(path: string): Promise<PyodideAPI | undefined> {
 async function bootCold(path: string): Promise<PyodideAPI> {
   logRaw(`${PROGRAM}: python: first start with pyodide ${pyodideVersion}: preparing the interpreter ` +
     `(a few seconds); later starts reuse ${path}`);
-  const pyodide = await loadPyodide({ _makeSnapshot: true });
+  const pyodide = await loadPyodide({ ...BASE_CONFIG, _makeSnapshot: true });
   prepareInterpreter(pyodide);
   const failure = writeSnapshot(path, pyodide.makeMemorySnapshot());
   if (failure) logDebug(`python: could not save the snapshot: ${failure}`);
@@ -131,7 +137,7 @@ export async function startPython(host: HostModule, stdout: StdoutRoute): Promis
   const path = snapshotPath(pyodideVersion, SNAPSHOT_PRELUDE + GLUE);
   let pyodide: PyodideAPI | undefined;
   if (snapshotsDisabled()) {
-    pyodide = await loadPyodide();
+    pyodide = await loadPyodide(BASE_CONFIG);
     prepareInterpreter(pyodide);
   } else {
     pyodide = (await bootFromSnapshot(path)) ?? (await bootCold(path));
