@@ -73,7 +73,6 @@ const factory: PluginFactory = (host: PluginHost): Plugin => {
 
   return {
     name: 'eval',
-    longname: 'nbdkit eval plugin',
     config_help: "get_size=' SCRIPT '\npread=' SCRIPT '\n[etc]",
 
     load(): void {

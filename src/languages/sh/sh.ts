@@ -57,7 +57,6 @@ const factory: PluginFactory = (host: PluginHost): Plugin => {
 
   return {
     name: 'sh',
-    longname: 'nbdkit shell, script or executable plugin',
     magic_config_key: 'script',
     config_help:
       'script=<FILENAME>     (required) The shell script to run.\n' +
