@@ -4,14 +4,14 @@
  * of --run, on nbdkit_shutdown, or when the single -s client leaves.
  */
 import { unlinkSync, writeFileSync, renameSync } from 'node:fs';
-import { Backend } from './backend.js';
+import { Backend, RequestError } from './backend.js';
 import { type ClientStreams, type ConnectionOptions, serveConnection } from './connection.js';
 import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
 import { listenTcp, listenUnix, type Listening, stdioStreams } from './listeners.js';
 import { logDebug, logError, logRaw, setVerbose } from './log.js';
 import { parseCommandLine, type ServerOptions, UsageError } from './options.js';
-import type { Plugin, PluginHost } from './plugin.js';
+import { type Plugin, type PluginHost, ReportedPluginError } from './plugin.js';
 import { configure, instantiate, resolvePlugin } from './plugin-loader.js';
 import { parseSize } from './size.js';
 import { captiveEnvironment, runCaptive } from './captive.js';
@@ -102,9 +102,10 @@ export async function main(argv: string[]): Promise<number> {
   return serve(options, backend, shutdown);
 }
 
+/** Report a start-up failure once (the backend has already printed its own) and give status 1. */
 function usageFailure(error: unknown): number {
   const message = error instanceof Error ? error.message : String(error);
-  logError(message);
+  if (!(error instanceof RequestError) && !(error instanceof ReportedPluginError)) logError(message);
   if (!(error instanceof UsageError) && process.env.NBDKIT_TS_DEBUG_STACK) logRaw(String((error as Error).stack));
   return 1;
 }
