@@ -2,7 +2,7 @@
  * The sh plugin: `nbdkit-ts sh SCRIPT [key=value ...]`. One executable (any interpreter, by
  * its #! line) answers every method; see nbdkit-sh-plugin(3).
  */
-import { chmodSync, fstatSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Plugin, PluginFactory, PluginHost } from '../../host/plugin.js';
 import { PluginError } from '../../host/plugin.js';
@@ -12,10 +12,18 @@ import { scriptMethods } from './methods.js';
 import { chomp } from './parse.js';
 import { ScriptTmpdir } from './tmpdir.js';
 
+/**
+ * Whether the server runs with -s, where stdin is the client's connection. PluginHost does
+ * not say (nbdkit_stdio_safe), so the command line is consulted directly.
+ */
+function singleMode(): boolean {
+  return process.argv.slice(2).some((arg) => arg === '-s' || arg === '--single');
+}
+
 /** `nbdkit sh -`: the script is read from stdin into $tmpdir, as nbdkit does. */
 function inlineScript(dir: string): string {
-  // Under -s stdin is the client's socket; reading a script from it would eat the handshake.
-  if (fstatSync(0).isSocket()) throw new PluginError('inline script is incompatible with -s', 'EINVAL');
+  // Reading a script from the client's connection would eat its handshake.
+  if (singleMode()) throw new PluginError('inline script is incompatible with -s', 'EINVAL');
   const path = join(dir, 'inline-script.sh');
   writeFileSync(path, readFileSync(0));
   chmodSync(path, 0o500);
