@@ -137,8 +137,8 @@ describe('integrity under load', () => {
       const fio = await run('fio', [
         '--name=verify', '--ioengine=nbd', `--uri=${server.uri}`, '--rw=randwrite', '--bs=4k', '--iodepth=16',
         '--numjobs=4', '--size=16M', '--offset_increment=16M', '--verify=crc32c', '--do_verify=1',
-        '--verify_fatal=1', '--group_reporting',
-      ], { timeoutMs: 120_000 });
+        '--verify_fatal=1', '--verify_state_save=0', '--group_reporting',
+      ], { timeoutMs: 120_000, cwd: work });
       expect(fio.code, fio.stdout.toString() + fio.stderr).toBe(0);
       expect(fio.stdout.toString()).toMatch(/err= 0/);
       expect(fio.stdout.toString()).not.toMatch(/verify: bad/);
