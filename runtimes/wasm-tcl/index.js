@@ -197,10 +197,18 @@ export class TclInterp {
 
   /** Evaluates a script at global level and returns its result; throws TclError on error. */
   eval(script) {
-    const rt = this.runtime;
-    const len = rt.tempStringLength(script);
-    const code = this.guard(() => this.x.tclw_eval(this.ptr, rt.stringBuffer, len));
-    if (code !== TCL_OK) throw this.error(code);
+    // The script gets its own copy: Tcl parses it as it goes, and a command written in
+    // JavaScript may reuse the shared string buffer meanwhile.
+    const bytes = utf8Encoder.encode(script);
+    const ptr = this.x.malloc(bytes.length + 1);
+    this.runtime.heap.set(bytes, ptr);
+    this.runtime.heap[ptr + bytes.length] = 0;
+    try {
+      const code = this.guard(() => this.x.tclw_eval(this.ptr, ptr, bytes.length));
+      if (code !== TCL_OK) throw this.error(code);
+    } finally {
+      this.x.free(ptr);
+    }
     return this.resultString();
   }
 
