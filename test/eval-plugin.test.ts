@@ -109,6 +109,15 @@ describe('eval plugin', () => {
     expect(err4.errno).toBe('ENOTSUP');
   });
 
+  it('judges a pwrite that leaves stdin unread by its exit status alone, as nbdkit does', async () => {
+    const p = await evalPlugin({ get_size: 'echo 16M', pread: 'exit 1', pwrite: 'exit 0', trim: 'exit 0' });
+    const h = await p.open(false, connection());
+    await p.pwrite!(h, new Uint8Array(4 * 1024 * 1024), 0n, 0);
+    const q = await evalPlugin({ get_size: 'echo 16M', pread: 'exit 1', pwrite: 'echo "EIO failed early" >&2; exit 1' });
+    const h2 = await q.open(false, connection());
+    await expect(q.pwrite!(h2, new Uint8Array(4 * 1024 * 1024), 0n, 0)).rejects.toThrow(/failed early/);
+  });
+
   it('treats exit 3 as false and 2 as missing', async () => {
     const p = await evalPlugin({
       get_size: 'echo 1M',
