@@ -8,16 +8,19 @@ import { join } from 'node:path';
 
 export class ScriptTmpdir {
   readonly path: string;
+  private readonly env: NodeJS.ProcessEnv;
   private readonly removeAtExit = (): void => this.remove();
 
   constructor() {
     this.path = mkdtempSync(join(systemTmpdir(), 'nbdkit'));
+    // Copied once, as nbdkit copies environ at load: reading process.env on every call costs.
+    this.env = { ...process.env, tmpdir: this.path };
     process.once('exit', this.removeAtExit);
   }
 
   /** The environment scripts run with: ours plus $tmpdir (never set in our own environment). */
   environment(): NodeJS.ProcessEnv {
-    return { ...process.env, tmpdir: this.path };
+    return this.env;
   }
 
   remove(): void {
