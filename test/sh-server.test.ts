@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ROOT, nbdPython, run, runNbdkitTs } from './helpers/server.js';
+import { CLI, ROOT, nbdPython, run, runNbdkitTs } from './helpers/server.js';
 import { scratchArea, serverPool } from './fixtures/sh/e2e.js';
 
 const area = scratchArea('sh-e2e-');
@@ -60,6 +60,17 @@ describe('sh plugin with real clients', () => {
     expect(out).toBe('True\n');
     const info = await run('nbdinfo', [server.uri]);
     expect(info.stdout.toString()).toMatch(/description: python via sh/);
+  });
+
+  it('under -s, script stdout and stderr never reach the NBD stream', async () => {
+    const program = `import nbd
+h = nbd.NBD()
+h.connect_command([${JSON.stringify(process.execPath)}, ${JSON.stringify(CLI)}, "-s", "sh", ${JSON.stringify(RAMDISK)}, "2M"])
+h.pwrite(b"abc" * 100, 10)
+print(h.pread(300, 10) == b"abc" * 100, h.get_size())`;
+    const result = await run('/usr/bin/python3', ['-c', program]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.toString()).toBe('True 2097152\n');
   });
 
   it('reads an inline script from stdin with `sh -`', async () => {
