@@ -12,6 +12,7 @@ import type { BlockSize, CacheMode, ConnectionInfo, ExportInfo, ExtentSink, FuaM
 import { CacheMode as Cache, FuaMode as Fua, PluginError, ThreadModel } from '../../host/plugin.js';
 import type { ScriptCaller } from './call.js';
 import { MAX_KNOWN_STATUS } from './status.js';
+import type { ParsedExtent } from './parse.js';
 import {
   chomp,
   flagsString,
@@ -265,7 +266,7 @@ export function scriptMethods(host: PluginHost, caller: ScriptCaller): ScriptMet
         throw new PluginError(`${argv0}: can_extents returned true, but extents method is not defined`, 'EIO');
       }
       if (outcome === 'false') throw caller.unexpectedFalse('extents');
-      let parsed;
+      let parsed: ParsedExtent[];
       try {
         parsed = parseExtents(text, (s) => host.parseSize(s));
       } catch (err) {
