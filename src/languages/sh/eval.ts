@@ -6,7 +6,7 @@
  * so $0, $1... are those nbdkit-sh-plugin(3) describes. Methods without a fragment run the
  * `missing` fragment, which defaults to `exit 2` (answered without starting a shell).
  */
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Plugin, PluginFactory, PluginHost } from '../../host/plugin.js';
 import { PluginError } from '../../host/plugin.js';
@@ -62,11 +62,6 @@ const factory: PluginFactory = (host: PluginHost): Plugin => {
       throw new PluginError(`method ${method} defined more than once on the command line`, 'EINVAL');
     }
     const path = join(ensureTmpdir().path, method);
-    try {
-      unlinkSync(path);
-    } catch {
-      // Not there yet: the usual case.
-    }
     writeFileSync(path, fragment === '' || fragment.endsWith('\n') ? fragment : fragment + '\n', { mode: 0o500 });
     scripts.set(method, { argv0: path, file: SHELL, prefixArgs: [path] });
   }
