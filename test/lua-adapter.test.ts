@@ -29,6 +29,7 @@ function testHost(): TestHost {
     shutdown: () => void host.shutdowns++,
     readonly: false,
     verbose: false,
+    stdioSafe: true,
   };
   return host;
 }

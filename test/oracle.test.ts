@@ -51,6 +51,18 @@ describe('memory plugin against native nbdkit', () => {
   });
 });
 
+describe('export names and descriptions against native nbdkit', () => {
+  it('NBD_INFO_NAME reports the name default_export chose, and the description is sent', async () => {
+    const args = [
+      'eval', 'default_export=echo chosen', 'get_size=echo 1M', 'export_description=echo described',
+      'pread=dd if=/dev/zero count=$3 iflag=count_bytes status=none',
+    ];
+    const [ours, native] = await both(args, 'nbdinfo --json "$uri"');
+    expect(JSON.parse(ours).exports[0]['export-name']).toBe('chosen');
+    expect(JSON.parse(ours)).toEqual(JSON.parse(native));
+  });
+});
+
 describe('null plugin against native nbdkit', () => {
   it('nbdinfo --json and --map are the same', async () => {
     const [ours, native] = await both(['null', '1G'], 'nbdinfo --json "$uri" && nbdinfo --map "$uri"');

@@ -154,7 +154,7 @@ export class Backend {
     }
     const info: ConnectionInfo = { exportName: resolvedName, tls, readonly };
     const handle = await serializer.run(() => invoke('open', () => this.plugin.open(readonly, info)));
-    const context = new ExportContext(this.plugin, handle, readonly, serializer);
+    const context = new ExportContext(this.plugin, handle, readonly, serializer, resolvedName);
     try {
       await serializer.run(() => context.probe(this.threadModel));
     } catch (error) {
@@ -250,6 +250,8 @@ export class ExportContext {
     private readonly handle: Handle,
     private readonly readonly: boolean,
     private readonly serializer: RequestSerializer,
+    /** The export name after default_export resolved "" (what NBD_INFO_NAME reports). */
+    readonly exportName: string,
   ) {}
 
   /** Everything nbdkit asks a plugin at open time, with nbdkit's defaults and dependencies. */

@@ -284,7 +284,7 @@ export class Handshake {
     for (let i = 0; i < infoCount; i++) {
       const request = data.readUInt16BE(4 + nameLength + 2 + 2 * i);
       if (request === Info.NAME) {
-        const text = Buffer.from(name, 'utf8');
+        const text = Buffer.from(context.exportName, 'utf8');
         this.io.write(optionReply(option, OptionReply.INFO, Buffer.concat([u16(Info.NAME), text])));
       } else if (request === Info.DESCRIPTION && context.description !== undefined) {
         const text = Buffer.from(context.description, 'utf8');

@@ -88,6 +88,8 @@ export interface PluginHost {
   readonly readonly: boolean;
   /** True when -v was given. */
   readonly verbose: boolean;
+  /** nbdkit_stdio_safe: false under -s, where stdin and stdout are the client's connection. */
+  readonly stdioSafe: boolean;
 }
 
 /**
@@ -122,7 +124,8 @@ export interface Plugin {
   open(readonly: boolean, connection: ConnectionInfo): Awaitable<Handle>;
   close?(h: Handle): Awaitable<void>;
 
-  export_description?(h: Handle): Awaitable<string>;
+  /** The description sent in NBD_INFO_DESCRIPTION; undefined for none. */
+  export_description?(h: Handle): Awaitable<string | undefined>;
   get_size(h: Handle): Awaitable<bigint | number>;
   block_size?(h: Handle): Awaitable<BlockSize>;
   is_rotational?(h: Handle): Awaitable<boolean>;

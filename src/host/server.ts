@@ -39,6 +39,7 @@ function makeHost(options: ServerOptions, shutdown: Shutdown): PluginHost {
     shutdown: () => shutdown.request(),
     readonly: options.readonly,
     verbose: options.verbose,
+    stdioSafe: !options.single,
   };
 }
 

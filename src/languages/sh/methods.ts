@@ -35,12 +35,6 @@ function asHandle(h: unknown): ShHandle {
   return h as ShHandle;
 }
 
-/**
- * plugin.ts types export_description as string, but nbdkit distinguishes "no description"
- * (method missing) from an empty one, and the backend sends none for undefined.
- */
-const NO_DESCRIPTION = undefined as unknown as string;
-
 const bool = (value: boolean): string => (value ? 'true' : 'false');
 
 /** The methods of Plugin that the script answers, built on one caller. */
@@ -162,10 +156,11 @@ export function scriptMethods(host: PluginHost, caller: ScriptCaller): ScriptMet
       }
     },
 
-    async export_description(h: unknown): Promise<string> {
+    async export_description(h: unknown): Promise<string | undefined> {
       const { outcome, text } = await caller.callText('export_description', [asHandle(h).id]);
       if (outcome === 'false') throw caller.unexpectedFalse('export_description');
-      return outcome === 'ok' ? chomp(text) : NO_DESCRIPTION;
+      // nbdkit tells "no description" (method missing) from an empty one.
+      return outcome === 'ok' ? chomp(text) : undefined;
     },
 
     async get_size(h: unknown): Promise<bigint> {

@@ -12,18 +12,10 @@ import { scriptMethods } from './methods.js';
 import { chomp } from './parse.js';
 import { ScriptTmpdir } from './tmpdir.js';
 
-/**
- * Whether the server runs with -s, where stdin is the client's connection. PluginHost does
- * not say (nbdkit_stdio_safe), so the command line is consulted directly.
- */
-function singleMode(): boolean {
-  return process.argv.slice(2).some((arg) => arg === '-s' || arg === '--single');
-}
-
 /** `nbdkit sh -`: the script is read from stdin into $tmpdir, as nbdkit does. */
-function inlineScript(dir: string): string {
+function inlineScript(dir: string, host: PluginHost): string {
   // Reading a script from the client's connection would eat its handshake.
-  if (singleMode()) throw new PluginError('inline script is incompatible with -s', 'EINVAL');
+  if (!host.stdioSafe) throw new PluginError('inline script is incompatible with -s', 'EINVAL');
   const path = join(dir, 'inline-script.sh');
   writeFileSync(path, readFileSync(0));
   chmodSync(path, 0o500);
@@ -49,7 +41,7 @@ const factory: PluginFactory = (host: PluginHost): Plugin => {
     const dir = ensureTmpdir();
     let path: string;
     if (value === '-') {
-      path = inlineScript(dir.path);
+      path = inlineScript(dir.path, host);
     } else {
       try {
         path = realpathSync(value);
