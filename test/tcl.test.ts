@@ -287,3 +287,55 @@ print(h.get_size(), h.pread(4096, 0) == b"\\xab" * 4096)
     expect(result.stderr).toContain('read 4096 at 0');
   });
 });
+
+describe('examples/tcl', () => {
+  it('ramdisk.tcl keeps what is written, zeroes and trims, and maps unwritten pages as holes', async () => {
+    const server = await serve(['tcl', join(ROOT, 'examples', 'tcl', 'ramdisk.tcl'), 'size=4M']);
+    const out = await nbdPython(
+      server.uri,
+      `
+import random
+r = random.Random(3)
+size = 4 << 20
+ref = bytearray(size)
+for i in range(60):
+    off = r.randrange(0, size - 150000); n = r.randrange(1, 150000)
+    d = bytes(r.randrange(256) for _ in range(n)); h.pwrite(d, off); ref[off:off + n] = d
+    if i % 5 == 0:
+        zo = r.randrange(0, size - 200000); zn = r.randrange(1, 200000); h.zero(zn, zo); ref[zo:zo + zn] = bytes(zn)
+    if i % 7 == 0:
+        to = r.randrange(0, size - 200000); tn = r.randrange(1, 200000); h.trim(tn, to); ref[to:to + tn] = bytes(tn)
+got = b"".join(h.pread(1 << 20, o) for o in range(0, size, 1 << 20))
+print(got == bytes(ref))
+`,
+    );
+    expect(out.trim()).toBe('True');
+    await stop(server);
+
+    const fresh = await serve(['tcl', join(ROOT, 'examples', 'tcl', 'ramdisk.tcl'), 'size=1M']);
+    await nbdPython(fresh.uri, 'h.pwrite(b"x" * 65536, 131072)');
+    const map = await run('nbdinfo', ['--map', fresh.uri]);
+    expect(map.stdout.toString().trim().split('\n').map((l) => l.trim().split(/\s+/).slice(0, 3))).toEqual([
+      ['0', '131072', '3'],
+      ['131072', '65536', '0'],
+      ['196608', '851968', '3'],
+    ]);
+  });
+
+  it('file.tcl serves a host file read-only with -r', async () => {
+    const dir = mkdtempSync(join(work, 'example-'));
+    writeFileSync(join(dir, 'disk.img'), Buffer.alloc(65536, 0x42));
+    const server = await serve(['-r', 'tcl', join(ROOT, 'examples', 'tcl', 'file.tcl'), 'file=disk.img'], { cwd: dir });
+    const out = await nbdPython(
+      server.uri,
+      `
+print(h.is_read_only(), h.pread(4, 65532))
+try:
+    h.pwrite(b"z", 0)
+except nbd.Error as e:
+    print(e.errno)
+`,
+    );
+    expect(out.trim().split('\n')).toEqual(["True bytearray(b'BBBB')", 'EPERM']);
+  });
+});

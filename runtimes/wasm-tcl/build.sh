@@ -48,30 +48,40 @@ fi
 src="$build/${src#./}"
 say "source: $src"
 
-# 3. Configure for wasm32 and build the static library. Cross-compiling, configure cannot run
-#    its test programs, so it would assume memcmp/strstr/strtoul are broken and link Tcl's
-#    compat copies, which then collide with emscripten's libc at link time: the cache
-#    variables tell it the truth. No threads (WebAssembly without SharedArrayBuffer here) and
-#    no dynamic loading (no shared objects in WebAssembly).
-obj="$build/obj"
-if [ ! -f "$obj/libtcl8.6.a" ]; then
-    rm -rf "$obj"
-    mkdir -p "$obj"
-    cd "$obj"
-    say "configuring"
-    ac_cv_func_memcmp_working=yes \
-    tcl_cv_strstr_unbroken=ok \
-    tcl_cv_strtoul_unbroken=ok \
-        emconfigure "$src/unix/configure" \
-            --host=wasm32-unknown-emscripten \
-            --disable-threads --disable-load --disable-shared \
-            --prefix=/usr/local >configure.log 2>&1 \
-        || { tail -n 30 configure.log >&2; exit 1; }
-    say "building libtcl8.6.a (a few minutes)"
-    emmake make -j"$jobs" libtcl8.6.a >make.log 2>&1 || { tail -n 30 make.log >&2; exit 1; }
-fi
+# 3. Our patches (patches/*.patch), each applied once. large-binary-io.patch lets a large
+#    binary read or write reach the file in one driver call instead of one per 4 KiB channel
+#    buffer; the bytes read and written are the same.
+for p in "$here"/patches/*.patch; do
+    if patch -d "$src" -p1 -R -s -f --dry-run <"$p" >/dev/null 2>&1; then
+        say "already applied: $(basename "$p")"
+    else
+        say "applying $(basename "$p")"
+        patch -d "$src" -p1 -s <"$p"
+    fi
+done
 
-# 4. Link Tcl with the glue into a Node-only module.
+# 4. Configure for wasm32 and build the static library, always from a clean object directory.
+#    Cross-compiling, configure cannot run its test programs, so it would assume
+#    memcmp/strstr/strtoul are broken and link Tcl's compat copies, which then collide with
+#    emscripten's libc at link time: the cache variables tell it the truth. No threads and no
+#    dynamic loading (no shared objects in WebAssembly).
+obj="$build/obj"
+rm -rf "$obj"
+mkdir -p "$obj"
+cd "$obj"
+say "configuring"
+ac_cv_func_memcmp_working=yes \
+tcl_cv_strstr_unbroken=ok \
+tcl_cv_strtoul_unbroken=ok \
+    emconfigure "$src/unix/configure" \
+        --host=wasm32-unknown-emscripten \
+        --disable-threads --disable-load --disable-shared \
+        --prefix=/usr/local >configure.log 2>&1 \
+    || { tail -n 30 configure.log >&2; exit 1; }
+say "building libtcl8.6.a (a few minutes)"
+emmake make -j"$jobs" libtcl8.6.a >make.log 2>&1 || { tail -n 30 make.log >&2; exit 1; }
+
+# 5. Link Tcl with the glue into a Node-only module.
 #    - WASM_ASYNC_COMPILATION=0: the old loader would fetch() the .wasm under Node 20 and fail;
 #      synchronous compilation reads it with fs instead.
 #    - NODERAWFS: file I/O goes straight to the host's filesystem through Node's fs, with
@@ -96,16 +106,17 @@ emcc -O2 \
     -sEXPORTED_RUNTIME_METHODS=ENV,stackSave,stackRestore
 cp "$build/tcl.cjs" "$build/tcl.wasm" "$out/"
 
-# 5. Tcl's script library. tzdata is left out: clock falls back to the host's
+# 6. Tcl's script library. tzdata is left out: clock falls back to the host's
 #    /usr/share/zoneinfo, which the host filesystem provides.
 say "copying the Tcl library"
 rm -rf "$out/library"
 mkdir -p "$out/library"
 (cd "$src/library" && tar --exclude=./tzdata -cf - .) | (cd "$out/library" && tar -xf -)
 
-# 6. A record of what was built from what.
+# 7. A record of what was built from what.
 {
     echo "tcl source: $(basename "$src") (Debian source package tcl8.6)"
+    echo "patches: $(cd "$here/patches" && ls *.patch | tr '\n' ' ')"
     echo "emscripten: $(emcc --version | head -n 1)"
     echo "built: $(date -u +%Y-%m-%d)"
     (cd "$out" && sha256sum tcl.cjs tcl.wasm)
