@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "fs_native",
+      "sources": ["src/fs_native.c"],
+      "cflags": ["-Wall", "-O2"]
+    }
+  ]
+}
