@@ -27,8 +27,9 @@ import {
   ReportedPluginError,
   type ThreadModel,
 } from '../../host/plugin.js';
+import { exitStatus, FatalWatch, isPyodideFatal } from './fatal.js';
 import { readIntoHeap } from './host-fs.js';
-import { type HostModule, type PythonRuntime, StdoutRoute, startPython, syncDescriptor } from './runtime.js';
+import { type HostModule, type PythonRuntime, StderrRoute, StdoutRoute, startPython, syncDescriptor } from './runtime.js';
 
 const CONFIG_HELP =
   'script=<FILENAME>     (required) The Python plugin to run.\n' +
@@ -124,11 +125,20 @@ const OPTIONAL_CALLBACKS = [
 ] as const;
 type OptionalCallback = (typeof OPTIONAL_CALLBACKS)[number];
 
+/** Callbacks that, once the interpreter has failed, do nothing rather than fail. */
+const QUIET_AFTER_FAILURE: ReadonlySet<string> = new Set(['close', 'cleanup']);
+
+/** How much of pyodide's own report of a fatal error -v shows. */
+const SUPPRESSED_LINES_SHOWN = 40;
+
 class PythonPlugin {
   private runtime: PythonRuntime | undefined;
   private d: Dispatchers | undefined;
   private heap: { HEAPU8: Uint8Array } | undefined;
   private readonly stdout = new StdoutRoute();
+  private readonly stderr = new StderrRoute();
+  private readonly fatal = new FatalWatch();
+  private fatalReported = false;
   private script: string | undefined;
   private configDefined = false;
   /** The failure the glue reported during the current call, thrown when the call returns. */
@@ -167,6 +177,48 @@ class PythonPlugin {
       read_into_request: (fd, length, position) =>
         readIntoHeap(this.runtime!.pyodide, fd, this.heap!.HEAPU8, this.scratchAddress, length, position),
     };
+  }
+
+  /**
+   * Run one callback. Once pyodide has fatally failed nothing enters it again: the failing
+   * callback and every later one get EIO, and the failure is reported once, on one line.
+   */
+  private guard<T>(callback: string, call: () => T): T {
+    if (this.fatal.failed) throw this.refusal(callback);
+    try {
+      return call();
+    } catch (error) {
+      const status = exitStatus(error);
+      // os._exit: native nbdkit's process ends with the status the script gave.
+      if (status !== undefined) process.exit(status);
+      if (isPyodideFatal(error)) this.fatal.noteFrom(error);
+      if (this.fatal.failed) throw this.refusal(callback);
+      throw error;
+    }
+  }
+
+  private guarded<A extends unknown[], R>(callback: string, fn: (...args: A) => R): (...args: A) => R {
+    if (QUIET_AFTER_FAILURE.has(callback)) {
+      return (...args: A): R => (this.fatal.failed ? (undefined as R) : this.guard(callback, () => fn(...args)));
+    }
+    return (...args: A): R => this.guard(callback, () => fn(...args));
+  }
+
+  private refusal(callback: string): ReportedPluginError {
+    if (!this.fatalReported) {
+      this.fatalReported = true;
+      this.host.error(
+        `python: the interpreter suffered a fatal error in ${callback} (${this.fatal.reason}); refusing further requests`,
+      );
+      const report = this.fatal.suppressed.join('').split('\n').filter((line) => line.trim() !== '');
+      for (const line of report.slice(0, SUPPRESSED_LINES_SHOWN)) this.host.debug(`python: pyodide: ${line}`);
+      if (report.length > SUPPRESSED_LINES_SHOWN) {
+        this.host.debug(`python: pyodide: (${report.length - SUPPRESSED_LINES_SHOWN} more lines)`);
+      }
+    } else {
+      this.host.debug(`python: ${callback} refused: the interpreter failed earlier`);
+    }
+    return new ReportedPluginError(`${callback}: the python interpreter is unusable after a fatal error`, 'EIO');
   }
 
   /** Throw the failure the glue reported during the call that just returned, if any. */
@@ -220,7 +272,8 @@ class PythonPlugin {
   }
 
   async load(): Promise<void> {
-    const runtime = await startPython(this.hostModule(), this.stdout);
+    const runtime = await startPython(this.hostModule(), this.stdout, this.stderr);
+    this.fatal.install(runtime.pyodide, [this.stdout, this.stderr]);
     this.runtime = runtime;
     this.heap = (runtime.pyodide as unknown as { _module: { HEAPU8: Uint8Array } })._module;
     this.d = lookupDispatchers(runtime.glue, runtime.pyodide);
@@ -269,7 +322,7 @@ class PythonPlugin {
     const callbacks = this.callbacks();
     const target = plugin as unknown as Record<string, unknown>;
     for (const name of OPTIONAL_CALLBACKS) {
-      if (defined.has(name)) target[name] = callbacks[name];
+      if (defined.has(name)) target[name] = this.guarded(name, callbacks[name] as (...args: unknown[]) => unknown);
     }
   }
 
@@ -369,12 +422,13 @@ class PythonPlugin {
       config_help: CONFIG_HELP,
       magic_config_key: 'script',
       load: () => this.load(),
-      dump_plugin: () => this.dumpPlugin(),
-      config: (key, value) => this.config(plugin, key, value),
-      open: (readonly, connection) => this.open(readonly, connection),
-      close: (h) => this.close(h),
-      get_size: (h) => this.getSize(h),
-      pread: (h, buf, offset, flags) => this.pread(h, buf, offset, flags),
+      dump_plugin: this.guarded('dump_plugin', () => this.dumpPlugin()),
+      config: this.guarded('config', (key: string, value: string) => this.config(plugin, key, value)),
+      open: this.guarded('open', (readonly: boolean, connection: ConnectionInfo) => this.open(readonly, connection)),
+      close: this.guarded('close', (h: Handle) => this.close(h)),
+      get_size: this.guarded('get_size', (h: Handle) => this.getSize(h)),
+      pread: this.guarded('pread', (h: Handle, buf: Uint8Array, offset: bigint, flags: number) =>
+        this.pread(h, buf, offset, flags)),
     };
     return plugin;
   }

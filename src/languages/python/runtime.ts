@@ -30,16 +30,30 @@ export interface HostModule {
   read_into_request(fd: number, length: number, position: number): number;
 }
 
-/** Where Python's stdout goes: stderr, except while dump_plugin output is being collected. */
+/**
+ * Where Python's stdout goes: stderr, except while dump_plugin output is being collected or
+ * pyodide reports a fatal error (it dumps the Python stack on stdout).
+ */
 export class StdoutRoute {
   private capture: Uint8Array[] | undefined;
+  private sink: ((text: string) => void) | undefined;
+  private readonly decoder = new TextDecoder();
 
   write(buffer: Uint8Array): number {
+    if (this.sink) {
+      this.sink(this.decoder.decode(buffer));
+      return buffer.length;
+    }
     if (this.capture) {
       this.capture.push(buffer.slice());
       return buffer.length;
     }
     return writeToStderr(buffer);
+  }
+
+  /** Send everything to sink instead (pyodide's fatal-error report, see fatal.ts). */
+  divert(sink: ((text: string) => void) | undefined): void {
+    this.sink = sink;
   }
 
   startCapture(): void {
@@ -51,6 +65,27 @@ export class StdoutRoute {
     const parts = this.capture ?? [];
     this.capture = undefined;
     return Buffer.concat(parts).toString('utf8');
+  }
+}
+
+/**
+ * Where Python's stderr goes: the process's stderr, except while pyodide reports a fatal error
+ * (see fatal.ts), when the text is collected instead.
+ */
+export class StderrRoute {
+  private sink: ((text: string) => void) | undefined;
+  private readonly decoder = new TextDecoder();
+
+  write(buffer: Uint8Array): number {
+    if (this.sink) {
+      this.sink(this.decoder.decode(buffer));
+      return buffer.length;
+    }
+    return writeToStderr(buffer);
+  }
+
+  divert(sink: ((text: string) => void) | undefined): void {
+    this.sink = sink;
   }
 }
 
@@ -132,7 +167,7 @@ export interface PythonRuntime {
 }
 
 /** A booted interpreter with the glue bound to this process, ready to run a script. */
-export async function startPython(host: HostModule, stdout: StdoutRoute): Promise<PythonRuntime> {
+export async function startPython(host: HostModule, stdout: StdoutRoute, stderr: StderrRoute): Promise<PythonRuntime> {
   const started = performance.now();
   const path = snapshotPath(pyodideVersion, SNAPSHOT_PRELUDE + GLUE);
   let pyodide: PyodideAPI | undefined;
@@ -143,7 +178,7 @@ export async function startPython(host: HostModule, stdout: StdoutRoute): Promis
     pyodide = (await bootFromSnapshot(path)) ?? (await bootCold(path));
   }
   pyodide.setStdout({ write: (buffer: Uint8Array) => stdout.write(buffer), isatty: false });
-  pyodide.setStderr({ write: writeToStderr, isatty: false });
+  pyodide.setStderr({ write: (buffer: Uint8Array) => stderr.write(buffer), isatty: false });
   pyodide.FS.chdir('/');
   const skipped = mountHostDirectories(pyodide);
   if (skipped.length > 0) logDebug(`python: host directories not mounted: ${skipped.join(' ')}`);
