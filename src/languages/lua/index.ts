@@ -66,6 +66,20 @@ const OPTIONAL_CALLBACKS = [
 ] as const;
 type OptionalCallback = (typeof OPTIONAL_CALLBACKS)[number];
 
+/** Callbacks that, once the interpreter has failed, do nothing rather than fail. */
+const QUIET_AFTER_FAILURE: ReadonlySet<string> = new Set(['close', 'cleanup']);
+
+/**
+ * What escaped the interpreter: a JavaScript exception or WebAssembly trap that unwound its
+ * frames without running Lua's own error handling.
+ */
+function describeTrap(e: unknown): string {
+  // emscripten's longjmp is a thrown number: one reaching here found no setjmp to land in.
+  if (typeof e === 'number') return 'a Lua error unwound past its handler';
+  if (e instanceof Error) return e.message || e.name;
+  return String(e);
+}
+
 const CONFIG_HELP =
   'script=<FILENAME>     (required) The Lua script to run.\n' +
   '[other arguments may be used by the plugin that you load]';
@@ -78,6 +92,9 @@ class LuaPlugin {
   private script: string | undefined;
   /** True until config_complete has succeeded (see failWith). */
   private configuring = true;
+  /** Why the interpreter can no longer be trusted, once that has happened (see guard). */
+  private trap: string | undefined;
+  private trapReported = false;
   readonly plugin: Plugin;
 
   constructor(vm: LuaVm, host: PluginHost, stdout: ScriptStdout, context: CallContext) {
@@ -91,16 +108,57 @@ class LuaPlugin {
       description: 'Lua plugin scripts, run in a WebAssembly Lua 5.4',
       magic_config_key: 'script',
       config_help: CONFIG_HELP,
-      dump_plugin: () => this.dumpPlugin(),
-      config: (key, value) => this.config(key, value),
-      config_complete: () => this.configComplete(),
-      thread_model: () => this.threadModel(),
-      unload: () => this.vm.close(),
-      open: (readonly, connection) => this.open(readonly, connection),
-      close: (h) => this.close(h as LuaHandle),
-      get_size: (h) => this.getSize(h as LuaHandle),
-      pread: (h, buf, offset, flags) => this.pread(h as LuaHandle, buf, offset, flags),
+      dump_plugin: this.guarded('dump_plugin', () => this.dumpPlugin()),
+      config: this.guarded('config', (key: string, value: string) => this.config(key, value)),
+      config_complete: this.guarded('config_complete', () => this.configComplete()),
+      thread_model: this.guarded('thread_model', () => this.threadModel()),
+      // lua_close walks the whole state: not after a trap has left it inconsistent.
+      unload: () => (this.trap === undefined ? this.vm.close() : undefined),
+      open: this.guarded('open', (readonly: boolean, connection: ConnectionInfo) => this.open(readonly, connection)),
+      close: this.guarded('close', (h: unknown) => this.close(h as LuaHandle)),
+      get_size: this.guarded('get_size', (h: unknown) => this.getSize(h as LuaHandle)),
+      pread: this.guarded('pread', (h: unknown, buf: Uint8Array, offset: bigint, flags: number) =>
+        this.pread(h as LuaHandle, buf, offset, flags)),
     };
+  }
+
+  // ---- interpreter traps ---------------------------------------------------------------
+
+  /**
+   * Run one callback. A Lua error is a PluginError by the time it gets here; anything else
+   * escaped the interpreter (the JS stack overflowing inside it, a WebAssembly trap, a panic's
+   * abort, a longjmp with nowhere to land) and left the lua_State mid-call: its call chain,
+   * error handler and C stack pointer point into frames that no longer exist, and a table or
+   * the collector may be half-updated. Serving data from it could serve garbage, so from then
+   * on nothing enters it: this callback and every later one fail with EIO, and the reason is
+   * printed once.
+   */
+  private guard<T>(callback: string, call: () => T): T {
+    if (this.trap !== undefined) throw this.refusal(callback);
+    try {
+      return call();
+    } catch (e) {
+      if (e instanceof PluginError) throw e;
+      this.trap = describeTrap(e);
+      throw this.refusal(callback);
+    }
+  }
+
+  private guarded<A extends unknown[], R>(callback: string, fn: (...args: A) => R): (...args: A) => R {
+    if (QUIET_AFTER_FAILURE.has(callback)) {
+      return (...args: A): R => (this.trap !== undefined ? (undefined as R) : this.guard(callback, () => fn(...args)));
+    }
+    return (...args: A): R => this.guard(callback, () => fn(...args));
+  }
+
+  private refusal(callback: string): ReportedPluginError {
+    if (!this.trapReported) {
+      this.trapReported = true;
+      logError(`lua: the interpreter suffered a fatal error in ${callback} (${this.trap}); refusing further requests`);
+    } else {
+      this.host.debug(`lua: ${callback} refused: the interpreter failed earlier`);
+    }
+    return new ReportedPluginError(`${callback}: the Lua interpreter is unusable after a fatal error`, 'EIO');
   }
 
   // ---- calling into Lua ----------------------------------------------------------------
@@ -136,9 +194,16 @@ class LuaPlugin {
       api._lua_rawgeti(L, LUA_REGISTRYINDEX, h.ref);
       nargs++;
     }
-    if (pushArgs) nargs += pushArgs();
+    if (pushArgs) {
+      try {
+        nargs += pushArgs();
+      } catch (e) {
+        api._lua_settop(L, base);
+        throw e;
+      }
+    }
     this.context.begin(h?.connection);
-    if (this.protectedCall(name, base, nargs, nresults) !== 0) {
+    if (this.protectedCall(nargs, nresults) !== 0) {
       const message = this.vm.errorText(L, -1);
       api._lua_settop(L, base);
       this.fail(name, message);
@@ -146,18 +211,9 @@ class LuaPlugin {
     return base;
   }
 
-  /**
-   * lua_pcall, also catching what is not a Lua error: a WebAssembly trap or a JavaScript
-   * exception escaping the interpreter. Those become a failure of this one request.
-   */
-  private protectedCall(name: string, base: number, nargs: number, nresults: number): number {
-    const { api, L } = this.vm;
-    try {
-      return api._lua_pcallk(L, nargs, nresults, 0, 0, 0);
-    } catch (e) {
-      api._lua_settop(L, base);
-      return this.fail(name, `interpreter fault: ${e instanceof Error ? e.message : String(e)}`);
-    }
+  /** lua_pcall. What is not a Lua error (a trap) propagates to guard(). */
+  private protectedCall(nargs: number, nresults: number): number {
+    return this.vm.api._lua_pcallk(this.vm.L, nargs, nresults, 0, 0, 0);
   }
 
   /** Call a callback for its effect only. */
@@ -316,7 +372,8 @@ class LuaPlugin {
     const implementations = this.optionalImplementations();
     for (const name of OPTIONAL_CALLBACKS) {
       if (this.vm.isFunctionGlobal(this.vm.L, name)) {
-        Object.assign(plugin, { [name]: implementations[name] });
+        const implementation = implementations[name] as (...args: unknown[]) => unknown;
+        Object.assign(plugin, { [name]: this.guarded(name, implementation) });
       } else {
         delete plugin[name];
       }
@@ -388,7 +445,7 @@ class LuaPlugin {
     const base = api._lua_gettop(L);
     this.vm.pushGlobal(L, 'open');
     api._lua_pushboolean(L, readonly ? 1 : 0);
-    if (this.protectedCall('open', base, 1, 1) !== 0) {
+    if (this.protectedCall(1, 1) !== 0) {
       const message = this.vm.errorText(L, -1);
       api._lua_settop(L, base);
       this.fail('open', message);
@@ -497,7 +554,8 @@ class LuaPlugin {
   private pwrite(h: LuaHandle, buf: Uint8Array, offset: bigint, flags: number): void {
     const { vm } = this;
     this.callVoid('pwrite', h, () => {
-      vm.pushBytes(vm.L, buf);
+      const failure = vm.pushBytesProtected(vm.L, buf);
+      if (failure !== undefined) this.failWith(`pwrite: ${failure}`, 'ENOMEM');
       vm.api._lua_pushinteger(vm.L, offset);
       vm.api._lua_pushinteger(vm.L, BigInt(flags));
       return 3;

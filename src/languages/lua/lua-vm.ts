@@ -7,6 +7,8 @@
  * byte strings they are, and the hot path allocates nothing on the WASM side.
  */
 import { createRequire } from 'node:module';
+import { logDebug, logRaw } from '../../host/log.js';
+import { PluginError } from '../../host/plugin.js';
 
 // require() rather than import: an ESM import of this CommonJS bundle makes Node scan its
 // 150 KB for export names first, a visible part of start-up time.
@@ -98,6 +100,18 @@ const LUA_RIDX_GLOBALS = 2n;
 const LUA_TYPE_NAMES = ['nil', 'boolean', 'userdata', 'number', 'string', 'table', 'function', 'userdata', 'thread'];
 
 /**
+ * An exception that unwound part of the interpreter's own WebAssembly frames, skipping its C
+ * cleanup: the JavaScript stack overflowing inside it, or a WebAssembly trap. Never to be turned
+ * into a Lua error: the state it left behind is not one Lua's error recovery knows how to undo.
+ */
+export function isInterpreterTrap(e: unknown): boolean {
+  const wasmRuntimeError = (globalThis as unknown as { WebAssembly: { RuntimeError: new () => Error } }).WebAssembly
+    .RuntimeError;
+  if (e instanceof wasmRuntimeError) return true;
+  return e instanceof RangeError && /call stack/i.test(e.message);
+}
+
+/**
  * The exception emscripten's setjmp/longjmp emulation throws for a Lua error (a longjmp).
  * It must travel through any JavaScript frame between `lua_error` and the `lua_pcall` that
  * catches it; catching it anywhere else leaves the interpreter in a corrupt state.
@@ -146,6 +160,36 @@ async function instantiateCapturingExports<T>(
   }
 }
 
+/**
+ * What emscripten's runtime prints: C's stdout and stderr, and its own diagnostics. It binds
+ * console.log and console.error once, when the module is created (see routeConsole). Nothing
+ * goes to stdout, which is the NBD socket under -s. "Cannot enlarge memory" comes once per
+ * failed heap growth, several times before Lua gives up with "not enough memory", which the
+ * script's error already reports: it is shown only with -v.
+ */
+function emscriptenOutput(...args: unknown[]): void {
+  const text = args.map(String).join(' ');
+  if (text.startsWith('Cannot enlarge memory')) logDebug(`lua: ${text}`);
+  else logRaw(text);
+}
+
+/**
+ * Create the module with console.log and console.error bound to emscriptenOutput. The module
+ * factory binds them after an await of its own, so they stay replaced until it has finished
+ * (a few milliseconds of start-up, when nothing else prints).
+ */
+async function routeConsole<T>(create: () => Promise<T>): Promise<T> {
+  const { log, error } = console;
+  console.log = emscriptenOutput;
+  console.error = emscriptenOutput;
+  try {
+    return await create();
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8');
 
@@ -161,6 +205,10 @@ export class LuaVm {
   readonly lenPtr: number;
   private readonly flagPtr: number;
   private closed = false;
+  private readonly outOfMemory: number;
+  /** What pushStagedFn pushes: bytes already copied into the scratch area. */
+  private staged = { ptr: 0, len: 0 };
+  private readonly pushStagedFn: CFunctionPtr;
 
   private constructor(api: LuaModule) {
     this.api = api;
@@ -170,12 +218,19 @@ export class LuaVm {
     this.lenPtr = api._malloc(8);
     this.flagPtr = this.lenPtr + 4;
     this.ensureScratch(64 * 1024);
+    this.outOfMemory = this.cstr('not enough memory');
+    this.pushStagedFn = this.cfunction((S) => {
+      this.api._lua_pushlstring(S, this.staged.ptr, this.staged.len);
+      return 1;
+    });
   }
 
   static async create(): Promise<LuaVm> {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-    const { wasm, exports } = await instantiateCapturingExports(() => wasmoon.LuaWasm.initialize(undefined, env));
+    const { wasm, exports } = await instantiateCapturingExports(() =>
+      routeConsole(() => wasmoon.LuaWasm.initialize(undefined, env)),
+    );
     const module = wasm.module as unknown as LuaModule;
     // emscripten's exported wrappers (Module._lua_*) check assertions and build a message string
     // on every call; the instance's own exports are the same functions without that cost.
@@ -215,8 +270,9 @@ export class LuaVm {
       const want = Math.max(size, this.scratchSize * 2);
       this.scratch = this.api._malloc(want);
       if (this.scratch === 0) {
+        // Nothing in the interpreter was touched: the request fails, the state is intact.
         this.scratchSize = 0;
-        throw new Error(`out of memory allocating ${want} bytes`);
+        throw new PluginError(`out of memory allocating ${want} bytes`, 'ENOMEM');
       }
       this.scratchSize = want;
     }
@@ -229,6 +285,22 @@ export class LuaVm {
     const ptr = this.ensureScratch(bytes.length);
     this.api.HEAPU8.set(bytes, ptr);
     this.api._lua_pushlstring(L, ptr, bytes.length);
+  }
+
+  /**
+   * pushBytes inside lua_pcall, for strings as large as a request. Outside a protected call a
+   * Lua memory error has nowhere to go but Lua's panic, which aborts the interpreter for good;
+   * here it comes back as the error message (nothing pushed), and the state stays usable.
+   */
+  pushBytesProtected(L: LuaState, bytes: Uint8Array): string | undefined {
+    const ptr = this.ensureScratch(bytes.length);
+    this.api.HEAPU8.set(bytes, ptr);
+    this.staged = { ptr, len: bytes.length };
+    this.api._lua_pushcclosure(L, this.pushStagedFn, 0);
+    if (this.api._lua_pcallk(L, 0, 1, 0, 0, 0) === LUA_OK) return undefined;
+    const message = this.errorText(L, -1);
+    this.api._lua_settop(L, -2);
+    return message;
   }
 
   /** Push a JavaScript string as its UTF-8 bytes. */
@@ -306,7 +378,7 @@ export class LuaVm {
       try {
         return impl(L);
       } catch (e) {
-        if (isLuaUnwind(e)) throw e;
+        if (isLuaUnwind(e) || isInterpreterTrap(e)) throw e;
         message = e instanceof Error ? e.message : String(e);
       }
       return this.raise(L, message);
@@ -316,7 +388,12 @@ export class LuaVm {
   /** luaL_error: raise a Lua error with the caller's position prefixed. Never returns. */
   raise(L: LuaState, message: string): number {
     this.api._luaL_where(L, 1);
-    this.pushString(L, message);
+    try {
+      this.pushString(L, message);
+    } catch {
+      // No heap left for the message: an exception here would unwind the interpreter's frames.
+      this.api._lua_pushstring(L, this.outOfMemory);
+    }
     this.api._lua_concat(L, 2);
     return this.api._lua_error(L);
   }
@@ -340,6 +417,7 @@ export class LuaVm {
   load(L: LuaState, code: Uint8Array, chunkname: string): string | undefined {
     const size = code.length;
     const ptr = this.api._malloc(size + 1);
+    if (ptr === 0) return `not enough memory for a chunk of ${size} bytes`;
     try {
       this.api.HEAPU8.set(code, ptr);
       const status = this.api._luaL_loadbufferx(L, ptr, size, this.cstr(chunkname), 0);
