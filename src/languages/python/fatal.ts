@@ -27,11 +27,14 @@ export function isPyodideFatal(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { pyodide_fatal_error?: unknown }).pyodide_fatal_error === true;
 }
 
-/** Emscripten's ExitStatus: the script called os._exit (native nbdkit exits with that status). */
+/**
+ * The status of the script's os._exit, if that is what error is (pyodide's Exit, or emscripten's
+ * ExitStatus, which is no Error subclass); native nbdkit's process exits with it.
+ */
 export function exitStatus(error: unknown): number | undefined {
-  if (!(error instanceof Error) || error.name !== 'ExitStatus') return undefined;
-  const status = (error as { status?: unknown }).status;
-  return typeof status === 'number' ? status : undefined;
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { name, status } = error as { name?: unknown; status?: unknown };
+  return (name === 'Exit' || name === 'ExitStatus') && typeof status === 'number' ? status : undefined;
 }
 
 function describe(error: unknown): string {
@@ -59,7 +62,8 @@ export class FatalWatch {
       // An error already marked fatal is pyodide rethrowing its own: nothing new to note.
       if (!isPyodideFatal(error)) this.reason ??= describe(error);
       const consoleError = console.error;
-      console.error = (...args: unknown[]): void => collect(args.map((a) => (typeof a === 'string' ? a : inspect(a))).join(' '));
+      console.error = (...args: unknown[]): void =>
+        collect(`${args.map((a) => (typeof a === 'string' ? a : inspect(a))).join(' ')}\n`);
       for (const output of outputs) output.divert(collect);
       try {
         return original.call(api, error);
