@@ -1,0 +1,249 @@
+/**
+ * Interpreter faults in Lua plugins, seen by a real client (libnbd's Python bindings): a Lua
+ * error, Lua's stack overflows and running out of memory fail that request only; a trap that
+ * escapes the interpreter (here the JavaScript stack running out inside it) fails that request,
+ * is reported on one line, and every later request and connection gets an error, at once, from
+ * a server that keeps running. The faults are chosen by the read offset: see
+ * fixtures/lua/faults.lua.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CLI, CLIENT_ENV, ROOT, run, startServer } from './helpers/server.js';
+
+const SCRIPT = join(ROOT, 'test', 'fixtures', 'lua', 'faults.lua');
+
+const FAULT = {
+  error: 0x10000,
+  stackOverflow: 0x20000,
+  cRecursion: 0x30000,
+  exhaustMemory: 0x40000,
+  hoardMemory: 0x50000,
+  releaseMemory: 0x60000,
+} as const;
+
+const FATAL_LINE = 'lua: the interpreter suffered a fatal error in pread (Maximum call stack size exceeded); refusing further requests';
+
+/** 512-byte reads, or writes of `length` bytes of one byte value. */
+type Step = ['r', number] | ['w', number, number, number];
+interface Outcome {
+  ok: boolean;
+  errno?: string;
+  /** Hex of the 512 bytes read. */
+  data?: string;
+}
+
+async function session(uri: string, steps: Step[]): Promise<Outcome[]> {
+  const program = `
+import json, nbd, sys
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+out = []
+for step in json.loads(sys.argv[2]):
+    try:
+        if step[0] == 'r':
+            out.append({'ok': True, 'data': h.pread(512, step[1]).hex()})
+        else:
+            h.pwrite(bytes([step[2]]) * step[3], step[1])
+            out.append({'ok': True})
+    except nbd.Error as e:
+        out.append({'ok': False, 'errno': e.errno})
+print(json.dumps(out))
+`;
+  const result = await run('/usr/bin/python3', ['-c', program, uri, JSON.stringify(steps)], { timeoutMs: 60_000 });
+  if (result.code !== 0) throw new Error(`client failed (${result.code}):\n${result.stderr}`);
+  return JSON.parse(result.stdout.toString()) as Outcome[];
+}
+
+/** A fresh connection after a trap: answered with an error (at the handshake or on a read). */
+async function freshConnection(uri: string): Promise<string> {
+  const program = `
+import nbd, sys
+h = nbd.NBD()
+try:
+    h.connect_uri(sys.argv[1])
+except nbd.Error as e:
+    print('handshake refused')
+    sys.exit(0)
+try:
+    h.pread(512, 0)
+    print('read succeeded')
+except nbd.Error as e:
+    print('read failed: %s' % e.errno)
+`;
+  const result = await run('/usr/bin/python3', ['-c', program, uri], { timeoutMs: 30_000 });
+  if (result.code !== 0) throw new Error(`client failed (${result.code}):\n${result.stderr}`);
+  return result.stdout.toString().trim();
+}
+
+/** The fixture's initial contents: byte i of the disk is i % 251. */
+function pattern(offset: number): string {
+  return Buffer.from(Array.from({ length: 512 }, (_, i) => (offset + i) % 251)).toString('hex');
+}
+
+const filled = (value: number): string => Buffer.alloc(512, value).toString('hex');
+
+interface Server {
+  uri: string;
+  stderr(): string;
+  running(): boolean;
+  stop(): Promise<number | null>;
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+});
+
+async function serve(): Promise<Server> {
+  const server = await startServer(['lua', SCRIPT]);
+  const wrapped = { ...server, running: () => server.process.exitCode === null && server.process.signalCode === null };
+  servers.push(wrapped);
+  return wrapped;
+}
+
+/**
+ * nbdkit-ts under `node --stack-size=KB`: with a small JavaScript stack, a recursion that Lua's
+ * own C-level limit stops under the default stack runs the stack out inside the interpreter,
+ * which is the trap a deeper recursion (or a bigger frame) would cause at the default size.
+ */
+async function serveWithStack(kilobytes: number): Promise<Server> {
+  const dir = mkdtempSync(join(tmpdir(), 'nbdkit-ts-lua-faults-'));
+  const socket = join(dir, 'sock');
+  const child = spawn(process.execPath, [`--stack-size=${kilobytes}`, CLI, '-f', '-U', socket, 'lua', SCRIPT], {
+    env: CLIENT_ENV,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let exited = false;
+  const exit = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      exited = true;
+      resolve(code);
+    }),
+  );
+  const server: Server = {
+    uri: `nbd+unix:///?socket=${socket}`,
+    stderr: () => stderr,
+    running: () => !exited,
+    stop: async () => {
+      if (!exited) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exit;
+      clearTimeout(timer);
+      rmSync(dir, { recursive: true, force: true });
+      return code;
+    },
+  };
+  servers.push(server);
+  const deadline = Date.now() + 30_000;
+  while (!existsSync(socket)) {
+    if (exited || Date.now() > deadline) throw new Error(`server did not start:\n${stderr}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return server;
+}
+
+describe('Lua plugin faults', () => {
+  it('an error, a Lua stack overflow and a C stack overflow fail that request only', async () => {
+    const server = await serve();
+    const outcomes = await session(server.uri, [
+      ['r', 0],
+      ['w', 0x1000, 0xaa, 512],
+      ['r', FAULT.error],
+      ['r', 0x1000],
+      ['r', FAULT.stackOverflow],
+      ['r', 0],
+      ['r', FAULT.cRecursion],
+      ['r', 0x1000],
+      ['r', 0x8000],
+    ]);
+    expect(outcomes).toEqual([
+      { ok: true, data: pattern(0) },
+      { ok: true },
+      { ok: false, errno: 'EIO' },
+      { ok: true, data: filled(0xaa) },
+      { ok: false, errno: 'EIO' },
+      { ok: true, data: pattern(0) },
+      { ok: false, errno: 'EIO' },
+      { ok: true, data: filled(0xaa) },
+      { ok: true, data: pattern(0x8000) },
+    ]);
+    const stderr = server.stderr();
+    expect(stderr).toContain('pread: ');
+    expect(stderr).toContain('plain failure');
+    expect(stderr).toContain('stack overflow');
+    expect(stderr).toContain('C stack overflow');
+    expect(stderr).not.toContain('fatal error');
+    expect(await freshConnection(server.uri)).toBe('read succeeded');
+  }, 60_000);
+
+  it('running out of memory fails that request (EIO, or ENOMEM for a write), and the server goes on', async () => {
+    const server = await serve();
+    const half = 512 * 1024;
+    const outcomes = await session(server.uri, [
+      // A large write first, so that the adapter's staging area is already that large.
+      ['w', 0, 0x11, half],
+      ['r', FAULT.exhaustMemory],
+      ['r', 0],
+      ['r', FAULT.hoardMemory],
+      // The heap is full: the write's data cannot become a Lua string.
+      ['w', 0, 0x22, half],
+      ['r', 0],
+      ['r', FAULT.releaseMemory],
+      ['w', 0, 0x33, half],
+      ['r', 0],
+      ['r', half],
+    ]);
+    expect(outcomes).toEqual([
+      { ok: true },
+      { ok: false, errno: 'EIO' },
+      { ok: true, data: filled(0x11) },
+      { ok: true, data: filled(0x11) },
+      { ok: false, errno: 'ENOMEM' },
+      { ok: true, data: filled(0x11) },
+      { ok: true, data: filled(0x11) },
+      { ok: true },
+      { ok: true, data: filled(0x33) },
+      { ok: true, data: pattern(half) },
+    ]);
+    const stderr = server.stderr();
+    expect(stderr).toContain('pread: not enough memory');
+    expect(stderr).toContain('pwrite: not enough memory');
+    // emscripten's complaints about the heap are shown only with -v; Lua never panics.
+    expect(stderr).not.toContain('Cannot enlarge memory');
+    expect(stderr).not.toContain('PANIC');
+    expect(stderr).not.toContain('fatal error');
+    expect(server.running()).toBe(true);
+  }, 60_000);
+
+  it('a trap inside the interpreter fails that request, is reported once, then every request is refused', async () => {
+    const server = await serveWithStack(250);
+    const outcomes = await session(server.uri, [
+      ['r', 0],
+      ['r', FAULT.cRecursion],
+      ['r', 0],
+      ['w', 0, 0x55, 512],
+      ['r', 0x8000],
+    ]);
+    expect(outcomes).toEqual([
+      { ok: true, data: pattern(0) },
+      { ok: false, errno: 'EIO' },
+      { ok: false, errno: 'EIO' },
+      { ok: false, errno: 'EIO' },
+      { ok: false, errno: 'EIO' },
+    ]);
+    expect(['handshake refused', 'read failed: EIO']).toContain(await freshConnection(server.uri));
+    expect(['handshake refused', 'read failed: EIO']).toContain(await freshConnection(server.uri));
+    expect(server.running()).toBe(true);
+
+    const stderr = server.stderr();
+    expect(stderr.split(FATAL_LINE).length - 1).toBe(1);
+    expect(stderr.trim().split('\n').length).toBeLessThan(3);
+    expect(await server.stop()).toBe(0);
+  }, 60_000);
+});
