@@ -187,6 +187,25 @@ print(bytes(h.pread(1, 0)))
   });
 });
 
+describe('exit in a script', () => {
+  it('ends the server with the status the script gave, as native nbdkit does', async () => {
+    const server = await serve(['tcl', fixture('exit.tcl')]);
+    const exited = new Promise<number | null>((resolve) => server.process.on('exit', (code) => resolve(code)));
+    const out = await nbdPython(
+      server.uri,
+      `
+print(len(h.pread(512, 0)))
+try:
+    h.pread(512, 512)
+except nbd.Error:
+    print("gone")
+`,
+    );
+    expect(out.trim().split('\n')).toEqual(['512', 'gone']);
+    expect(await exited).toBe(3);
+  });
+});
+
 describe('start-up failures exit with status 1 and a clear message', () => {
   const cases: Array<[string, string[], RegExp]> = [
     [

@@ -42,6 +42,8 @@ export class TclRuntime {
   readonly patchLevel: string;
   /** Where bytes the script writes to stdout (1) or stderr (2) go. */
   setOutput(which: 1 | 2, sink: OutputSink): void;
+  /** Called with the status when a script runs `exit`; the default exits the process. */
+  setExitHandler(handler: (status: number) => void): void;
   /** A new interpreter, Tcl_Init done. Throws TclError if Tcl_Init fails. */
   createInterp(options?: { library?: string }): TclInterp;
 }

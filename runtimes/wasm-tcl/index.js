@@ -64,6 +64,11 @@ async function instantiate() {
         }
       },
     ],
+    // Tcl's exit ends in C exit(): emscripten throws its ExitStatus, which the calls below
+    // hand to the runtime's exit handler (by default, the process exits with that status).
+    quit: (status, toThrow) => {
+      throw toThrow;
+    },
     print: (text) => writeAll(2, utf8Encoder.encode(text + '\n')),
     printErr: (text) => writeAll(2, utf8Encoder.encode(text + '\n')),
     tclwOutput(which, ptr, len) {
@@ -101,6 +106,15 @@ export class TclRuntime {
     this.scratch = this.exports.malloc(256);
     this.stringBuffer = 0;
     this.stringCapacity = 0;
+    this.exitHandler = (status) => process.exit(status);
+  }
+
+  /**
+   * What happens when a script runs `exit`: Tcl has finalized itself by then, so the default
+   * ends the process with the script's status, as tclsh (and native nbdkit) would.
+   */
+  setExitHandler(handler) {
+    this.exitHandler = handler;
   }
 
   get heap() {
@@ -263,7 +277,7 @@ export class TclInterp {
       return this.x.tclw_invoke_io(this.ptr, name, handle, middle, count, offset, extra.length, base);
     } catch (err) {
       rt.module.stackRestore(sp);
-      throw trapError(err);
+      throw this.trapError(err);
     }
   }
 
@@ -275,8 +289,20 @@ export class TclInterp {
       return fn();
     } catch (err) {
       this.runtime.module.stackRestore(sp);
-      throw trapError(err);
+      throw this.trapError(err);
     }
+  }
+
+  // A trap (out of bounds access, unreachable, stack exhaustion) surfaces as a TclError so that
+  // callers handle it like any other failed call; `exit` goes to the runtime's exit handler.
+  trapError(err) {
+    if (err instanceof TclError) return err;
+    if (err && err.name === 'ExitStatus' && typeof err.status === 'number') {
+      this.runtime.exitHandler(err.status);
+      return new TclError(`the script called exit ${err.status}`, { code: TCL_ERROR });
+    }
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    return new TclError(`WebAssembly trap in Tcl: ${message}`, { code: TCL_ERROR });
   }
 
   /** The TclError describing the interpreter's state after a call returned code. */
@@ -520,12 +546,4 @@ export class TclInterp {
   flushStd() {
     this.x.tclw_flush_std();
   }
-}
-
-// A trap (out of bounds access, unreachable, stack exhaustion) surfaces as a TclError so that
-// callers handle it like any other failed call.
-function trapError(err) {
-  if (err instanceof TclError) return err;
-  const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-  return new TclError(`WebAssembly trap in Tcl: ${message}`, { code: TCL_ERROR });
 }
