@@ -26,9 +26,26 @@ function writeTo(output: Writable, data: Buffer): void {
 
 let nextConnectionId = 0;
 
+/**
+ * Replies completed in the same event-loop turn leave in one writev: the stream is corked at the
+ * first reply of a turn and uncorked once that turn's callbacks and microtasks have run.
+ */
 function replyChannel(output: Writable): ReplyChannel {
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    output.uncork();
+  };
   return {
-    write: (data) => writeTo(output, data),
+    write: (data, sent) => {
+      if (output.destroyed) return;
+      if (!corked) {
+        corked = true;
+        output.cork();
+        process.nextTick(uncork);
+      }
+      output.write(data, sent);
+    },
     get writableLength() {
       return output.writableLength;
     },

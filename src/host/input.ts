@@ -20,6 +20,8 @@ export class ConnectionClosedError extends Error {
 
 export class InputReader {
   private chunks: Buffer[] = [];
+  /** Bytes of chunks[0] already consumed: advancing an index is cheaper than re-slicing. */
+  private head = 0;
   private buffered = 0;
   private need = 0;
   private skipping = 0;
@@ -106,14 +108,17 @@ export class InputReader {
     });
   }
 
-  /** Exactly n bytes; a view into the received chunk when possible. */
-  async read(n: number): Promise<Buffer> {
+  /**
+   * Exactly n bytes; a view into the received chunk when possible, else assembled into a
+   * buffer from `alloc` (so that the caller can recycle it).
+   */
+  async read(n: number, alloc?: (n: number) => Buffer): Promise<Buffer> {
     while (this.buffered < n) {
       this.need = n;
       await this.waitForData();
     }
     this.need = 0;
-    return this.take(n);
+    return this.take(n, alloc);
   }
 
   /** Like read() but returns undefined when the input is cleanly at its end before any byte. */
@@ -127,30 +132,43 @@ export class InputReader {
     return this.take(n);
   }
 
-  private take(n: number): Buffer {
+  /**
+   * Exactly n bytes if they are already buffered, else undefined: lets the request loop go on
+   * without a promise per request while the client keeps it fed.
+   */
+  takeNow(n: number, alloc?: (n: number) => Buffer): Buffer | undefined {
+    return this.buffered >= n ? this.take(n, alloc) : undefined;
+  }
+
+  private take(n: number, alloc?: (n: number) => Buffer): Buffer {
     const first = this.chunks[0];
+    const available = first.length - this.head;
     let out: Buffer;
-    if (first.length === n) {
-      this.chunks.shift();
-      out = first;
-    } else if (first.length > n) {
-      out = first.subarray(0, n);
-      this.chunks[0] = first.subarray(n);
+    if (available >= n) {
+      // A view: the common case of a request that arrived within one chunk.
+      out = first.subarray(this.head, this.head + n);
+      this.head += n;
+      if (this.head === first.length) this.dropFirst();
     } else {
-      out = Buffer.allocUnsafe(n);
+      out = alloc ? alloc(n) : Buffer.allocUnsafe(n);
       let filled = 0;
       while (filled < n) {
         const chunk = this.chunks[0];
-        const used = Math.min(chunk.length, n - filled);
-        chunk.copy(out, filled, 0, used);
+        const used = Math.min(chunk.length - this.head, n - filled);
+        chunk.copy(out, filled, this.head, this.head + used);
         filled += used;
-        if (used === chunk.length) this.chunks.shift();
-        else this.chunks[0] = chunk.subarray(used);
+        this.head += used;
+        if (this.head === chunk.length) this.dropFirst();
       }
     }
     this.buffered -= n;
-    if (this.source?.isPaused() && this.buffered <= READ_AHEAD) this.source.resume();
+    if (this.buffered <= READ_AHEAD && this.source?.isPaused()) this.source.resume();
     return out;
+  }
+
+  private dropFirst(): void {
+    this.chunks.shift();
+    this.head = 0;
   }
 
   /** Discard n bytes without ever holding them all: for payloads the server refuses. */
@@ -158,9 +176,9 @@ export class InputReader {
     let remaining = n;
     while (remaining > 0 && this.chunks.length > 0) {
       const chunk = this.chunks[0];
-      const used = Math.min(chunk.length, remaining);
-      if (used === chunk.length) this.chunks.shift();
-      else this.chunks[0] = chunk.subarray(used);
+      const used = Math.min(chunk.length - this.head, remaining);
+      this.head += used;
+      if (this.head === chunk.length) this.dropFirst();
       this.buffered -= used;
       remaining -= used;
     }

@@ -33,9 +33,12 @@ const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
 
 const SIMPLE_HEADER = 16;
 const CHUNK_HEADER = 20;
+/** Recycled read-reply bytes kept per connection. */
+const POOL_BYTES = 16 * 1024 * 1024;
 
 export interface ReplyChannel {
-  write(data: Buffer): void;
+  /** Queue a reply. `sent` runs once the channel no longer needs `data` (sent, or dropped). */
+  write(data: Buffer, sent?: () => void): void;
   /** Bytes written and not yet taken by the kernel. */
   readonly writableLength: number;
   /** Resolves when writableLength has dropped (the 'drain' event) or the channel closed. */
@@ -45,7 +48,8 @@ export interface ReplyChannel {
 interface Request {
   flags: number;
   command: number;
-  cookie: Buffer;
+  /** The request header: the cookie is copied from bytes 8-15 into the reply. */
+  header: Buffer;
   offset: bigint;
   count: number;
 }
@@ -59,11 +63,57 @@ function pluginFlags(flags: number): number {
   return out;
 }
 
+/**
+ * Reply and payload buffers recycled once the socket or the plugin is done with them: a fresh
+ * buffer per request costs an allocation, page faults, and garbage-collector pressure from the
+ * external memory. Capped so that a connection never keeps more than POOL_BYTES idle.
+ */
+class BufferPool {
+  private readonly free = new Map<number, Buffer[]>();
+  /** The memory this pool handed out, to tell its buffers from views of socket chunks. */
+  private readonly mine = new WeakSet<ArrayBufferLike>();
+  private pooled = 0;
+
+  take(size: number): Buffer {
+    const buffer = this.free.get(size)?.pop();
+    if (buffer !== undefined) {
+      this.pooled -= size;
+      return buffer;
+    }
+    const fresh = Buffer.allocUnsafeSlow(size);
+    this.mine.add(fresh.buffer);
+    return fresh;
+  }
+
+  owns(buffer: Buffer): boolean {
+    return buffer.byteOffset === 0 && buffer.length === buffer.buffer.byteLength && this.mine.has(buffer.buffer);
+  }
+
+  give(buffer: Buffer): void {
+    if (this.pooled + buffer.length > POOL_BYTES) return;
+    let list = this.free.get(buffer.length);
+    if (list === undefined) {
+      // Only a few distinct sizes are live at a time; forget old ones rather than hoard them.
+      if (this.free.size >= 4) {
+        this.free.clear();
+        this.pooled = 0;
+      }
+      list = [];
+      this.free.set(buffer.length, list);
+    }
+    list.push(buffer);
+    this.pooled += buffer.length;
+  }
+}
+
 export class Transmission {
   private inFlight = 0;
   private inFlightBytes = 0;
   private idle: (() => void) | undefined;
   private slotFreed: (() => void) | undefined;
+  private readonly buffers = new BufferPool();
+  /** Payloads that span socket chunks are assembled in pooled buffers, recycled after pwrite. */
+  private readonly takeBuffer = (n: number): Buffer => this.buffers.take(n);
 
   constructor(
     private readonly reader: InputReader,
@@ -73,12 +123,15 @@ export class Transmission {
     private readonly baseAllocation: boolean,
   ) {}
 
-  /** Serve until the client disconnects (cleanly or not). Always waits for in-flight requests. */
+  /**
+   * Serve until the client disconnects (cleanly or not). Always waits for in-flight requests.
+   * While requests are already buffered and admission allows, the loop runs without awaiting.
+   */
   async run(): Promise<void> {
     try {
       for (;;) {
-        await this.admission();
-        const header = await this.reader.readOrEnd(28);
+        if (this.mustWait()) await this.admission();
+        const header = this.reader.takeNow(28) ?? (await this.reader.readOrEnd(28));
         if (!header) return; // client closed without NBD_CMD_DISC
         const magic = header.readUInt32BE(0);
         if (magic !== REQUEST_MAGIC) {
@@ -88,7 +141,7 @@ export class Transmission {
         const request: Request = {
           flags: header.readUInt16BE(4),
           command: header.readUInt16BE(6),
-          cookie: header.subarray(8, 16),
+          header,
           offset: header.readBigUInt64BE(16),
           count: header.readUInt32BE(24),
         };
@@ -96,49 +149,61 @@ export class Transmission {
           logDebug('client sent NBD_CMD_DISC, closing connection');
           return;
         }
-        if (!(await this.dispatch(request))) return;
+        const pending = this.dispatch(request);
+        if (pending) await pending;
       }
     } finally {
       await this.waitIdle();
     }
   }
 
-  /** Read the payload (if any), validate, and start the request. False ends the connection. */
-  private async dispatch(request: Request): Promise<boolean> {
+  /** Validate and start the request; a promise only when a write payload must be awaited. */
+  private dispatch(request: Request): Promise<void> | undefined {
     const { command, flags, offset, count } = request;
     const errno = this.context.validate(command, flags, offset, count, this.structuredReplies, this.baseAllocation);
-    let payload: Buffer | undefined;
     if (command === Command.WRITE) {
       if (errno !== undefined) {
         // Refused writes still carry their payload on the wire; drop it as it streams past.
-        await this.reader.skip(count);
-      } else {
-        payload = await this.reader.read(count);
+        return this.reader.skip(count).then(() => this.sendError(request, errno));
       }
+      const payload = this.reader.takeNow(count, this.takeBuffer);
+      if (payload) {
+        this.start(request, payload);
+        return undefined;
+      }
+      return this.reader.read(count, this.takeBuffer).then((data) => this.start(request, data));
     }
-    if (errno !== undefined) {
-      this.sendError(request, errno);
-      return true;
-    }
-    const bytes = command === Command.READ ? count : command === Command.WRITE ? count : 0;
+    if (errno !== undefined) this.sendError(request, errno);
+    else this.start(request, undefined);
+    return undefined;
+  }
+
+  private start(request: Request, payload: Buffer | undefined): void {
+    const command = request.command;
+    const bytes = command === Command.READ || command === Command.WRITE ? request.count : 0;
     this.inFlight++;
     this.inFlightBytes += bytes;
-    void this.execute(request, payload).finally(() => {
-      this.inFlight--;
-      this.inFlightBytes -= bytes;
-      this.slotFreed?.();
-      if (this.inFlight === 0) this.idle?.();
-    });
-    return true;
+    void this.execute(request, payload, bytes);
+  }
+
+  private finished(bytes: number): void {
+    this.inFlight--;
+    this.inFlightBytes -= bytes;
+    this.slotFreed?.();
+    if (this.inFlight === 0) this.idle?.();
+  }
+
+  private mustWait(): boolean {
+    return (
+      this.inFlight >= MAX_IN_FLIGHT ||
+      (this.inFlight > 0 && this.inFlightBytes >= MAX_IN_FLIGHT_BYTES) ||
+      this.out.writableLength >= MAX_UNSENT_BYTES
+    );
   }
 
   /** Wait until another request may be admitted. */
   private async admission(): Promise<void> {
-    while (
-      this.inFlight >= MAX_IN_FLIGHT ||
-      (this.inFlight > 0 && this.inFlightBytes >= MAX_IN_FLIGHT_BYTES) ||
-      this.out.writableLength >= MAX_UNSENT_BYTES
-    ) {
+    while (this.mustWait()) {
       if (this.out.writableLength >= MAX_UNSENT_BYTES) await this.out.drained();
       else await new Promise<void>((resolve) => (this.slotFreed = resolve));
       this.slotFreed = undefined;
@@ -149,7 +214,8 @@ export class Transmission {
     while (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
   }
 
-  private async execute(request: Request, payload: Buffer | undefined): Promise<void> {
+  /** Run one admitted request to its reply. Never rejects. */
+  private async execute(request: Request, payload: Buffer | undefined, bytes: number): Promise<void> {
     const { command, flags, offset, count } = request;
     const ctx = this.context;
     try {
@@ -158,6 +224,8 @@ export class Transmission {
           return await this.read(request);
         case Command.WRITE:
           await ctx.pwrite(payload!, offset, pluginFlags(flags));
+          // Only whole pooled buffers go back, never views of socket chunks.
+          if (this.buffers.owns(payload!)) this.buffers.give(payload!);
           break;
         case Command.FLUSH:
           await ctx.flush();
@@ -176,10 +244,12 @@ export class Transmission {
         case Command.BLOCK_STATUS:
           return await this.blockStatus(request);
       }
-      this.sendSimple(request.cookie, 0);
+      this.sendSimple(request.header, 0);
     } catch (error) {
       this.sendError(request, error instanceof RequestError ? error.errno : 'EIO');
       if (!(error instanceof RequestError)) logError(`${commandName(command)}: ${(error as Error).message}`);
+    } finally {
+      this.finished(bytes);
     }
   }
 
@@ -187,15 +257,16 @@ export class Transmission {
     const { count, offset } = request;
     // The reply is built around the data so that the plugin reads straight into it.
     const headerSize = this.structuredReplies ? CHUNK_HEADER + 8 : SIMPLE_HEADER;
-    const reply = Buffer.allocUnsafe(headerSize + count);
+    // A buffer whose pread failed is not recycled: the plugin might still hold it.
+    const reply = this.buffers.take(headerSize + count);
     await this.context.pread(reply.subarray(headerSize), offset);
     if (this.structuredReplies) {
-      writeChunkHeader(reply, ReplyFlag.DONE, ReplyType.OFFSET_DATA, request.cookie, 8 + count);
+      writeChunkHeader(reply, ReplyFlag.DONE, ReplyType.OFFSET_DATA, request.header, 8 + count);
       reply.writeBigUInt64BE(offset, CHUNK_HEADER);
     } else {
-      writeSimpleHeader(reply, 0, request.cookie);
+      writeSimpleHeader(reply, 0, request.header);
     }
-    this.out.write(reply);
+    this.out.write(reply, () => this.buffers.give(reply));
   }
 
   private async blockStatus(request: Request): Promise<void> {
@@ -221,7 +292,7 @@ export class Transmission {
     }
     const payloadLength = 4 + 8 * lengths.length;
     const reply = Buffer.allocUnsafe(CHUNK_HEADER + payloadLength);
-    writeChunkHeader(reply, ReplyFlag.DONE, ReplyType.BLOCK_STATUS, request.cookie, payloadLength);
+    writeChunkHeader(reply, ReplyFlag.DONE, ReplyType.BLOCK_STATUS, request.header, payloadLength);
     reply.writeUInt32BE(BASE_ALLOCATION_ID, CHUNK_HEADER);
     for (let i = 0; i < lengths.length; i++) {
       reply.writeUInt32BE(lengths[i], CHUNK_HEADER + 4 + 8 * i);
@@ -230,9 +301,9 @@ export class Transmission {
     this.out.write(reply);
   }
 
-  private sendSimple(cookie: Buffer, error: number): void {
+  private sendSimple(header: Buffer, error: number): void {
     const reply = Buffer.allocUnsafe(SIMPLE_HEADER);
-    writeSimpleHeader(reply, error, cookie);
+    writeSimpleHeader(reply, error, header);
     this.out.write(reply);
   }
 
@@ -242,12 +313,12 @@ export class Transmission {
     const structured =
       this.structuredReplies && (request.command === Command.READ || request.command === Command.BLOCK_STATUS);
     if (!structured) {
-      this.sendSimple(request.cookie, error);
+      this.sendSimple(request.header, error);
       return;
     }
     const message = Buffer.from(errno, 'latin1');
     const reply = Buffer.allocUnsafe(CHUNK_HEADER + 6 + message.length);
-    writeChunkHeader(reply, ReplyFlag.DONE, ReplyType.ERROR, request.cookie, 6 + message.length);
+    writeChunkHeader(reply, ReplyFlag.DONE, ReplyType.ERROR, request.header, 6 + message.length);
     reply.writeUInt32BE(error, CHUNK_HEADER);
     reply.writeUInt16BE(message.length, CHUNK_HEADER + 4);
     message.copy(reply, CHUNK_HEADER + 6);
@@ -255,17 +326,18 @@ export class Transmission {
   }
 }
 
-function writeSimpleHeader(out: Buffer, error: number, cookie: Buffer): void {
+/** `request` is the request header: its cookie (bytes 8-15) is echoed. */
+function writeSimpleHeader(out: Buffer, error: number, request: Buffer): void {
   out.writeUInt32BE(SIMPLE_REPLY_MAGIC, 0);
   out.writeUInt32BE(error, 4);
-  cookie.copy(out, 8);
+  request.copy(out, 8, 8, 16);
 }
 
-function writeChunkHeader(out: Buffer, flags: number, type: number, cookie: Buffer, length: number): void {
+function writeChunkHeader(out: Buffer, flags: number, type: number, request: Buffer, length: number): void {
   out.writeUInt32BE(STRUCTURED_REPLY_MAGIC, 0);
   out.writeUInt16BE(flags, 4);
   out.writeUInt16BE(type, 6);
-  cookie.copy(out, 8);
+  request.copy(out, 8, 8, 16);
   out.writeUInt32BE(length, 16);
 }
 
