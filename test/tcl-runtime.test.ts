@@ -32,8 +32,15 @@ describe('the interpreter', () => {
     expect(tcl.eval('encoding system')).toBe('utf-8');
   });
 
-  it('sees the real environment', () => {
+  it('sees the real environment and process id', () => {
     expect(tcl.eval('set env(PATH)')).toBe(process.env.PATH);
+    expect(tcl.eval('pid')).toBe(String(process.pid));
+  });
+
+  it('strings cross as Unicode, U+0000 included', () => {
+    tcl.setVar('s', 'caf\u00e9 \u4e2d\u0000end');
+    expect(tcl.eval('string length $s')).toBe('10');
+    expect(tcl.eval('set s')).toBe('caf\u00e9 \u4e2d\u0000end');
   });
 });
 

@@ -106,6 +106,7 @@ export class TclRuntime {
     this.scratch = this.exports.malloc(256);
     this.stringBuffer = 0;
     this.stringCapacity = 0;
+    this.tempLength = 0;
     this.exitHandler = (status) => process.exit(status);
   }
 
@@ -167,30 +168,66 @@ export class TclRuntime {
     return utf8Decoder.decode(heap.subarray(ptr, end));
   }
 
+  /** Decodes Tcl's UTF-8, in which U+0000 is the two bytes C0 80. */
   string(ptr, len) {
-    return utf8Decoder.decode(this.heap.subarray(ptr, ptr + len));
+    const bytes = this.heap.subarray(ptr, ptr + len);
+    if (bytes.indexOf(0xc0) < 0) return utf8Decoder.decode(bytes);
+    const out = new Uint8Array(len);
+    let n = 0;
+    for (let i = 0; i < len; i++) {
+      if (bytes[i] === 0xc0 && bytes[i + 1] === 0x80) {
+        out[n++] = 0;
+        i++;
+      } else {
+        out[n++] = bytes[i];
+      }
+    }
+    return utf8Decoder.decode(out.subarray(0, n));
   }
 
-  /** Encodes s as NUL-terminated UTF-8 into a reused buffer; valid until the next call. */
+  /**
+   * Encodes s as NUL-terminated Tcl UTF-8 (U+0000 as C0 80) into a reused buffer, valid until
+   * the next call; its length without the terminator is left in tempLength.
+   */
   tempString(s) {
-    const needed = s.length * 3 + 1;
+    let bytes;
+    let needed = s.length * 3 + 1;
+    if (s.includes('\0')) {
+      bytes = encodeTclUtf8(s);
+      needed = bytes.length + 1;
+    }
     if (needed > this.stringCapacity) {
       if (this.stringBuffer) this.exports.free(this.stringBuffer);
       this.stringCapacity = Math.max(needed, 256);
       this.stringBuffer = this.exports.malloc(this.stringCapacity);
     }
-    const { written } = utf8Encoder.encodeInto(s, this.heap.subarray(this.stringBuffer, this.stringBuffer + needed));
-    this.heap[this.stringBuffer + written] = 0;
+    const heap = this.heap;
+    if (bytes) {
+      heap.set(bytes, this.stringBuffer);
+      this.tempLength = bytes.length;
+    } else {
+      this.tempLength = utf8Encoder.encodeInto(s, heap.subarray(this.stringBuffer, this.stringBuffer + needed)).written;
+    }
+    heap[this.stringBuffer + this.tempLength] = 0;
     return this.stringBuffer;
   }
+}
 
-  tempStringLength(s) {
-    const ptr = this.tempString(s);
-    let end = ptr;
-    const heap = this.heap;
-    while (heap[end] !== 0) end++;
-    return end - ptr;
+function encodeTclUtf8(s) {
+  const plain = utf8Encoder.encode(s);
+  let zeros = 0;
+  for (const b of plain) if (b === 0) zeros++;
+  const out = new Uint8Array(plain.length + zeros);
+  let n = 0;
+  for (const b of plain) {
+    if (b === 0) {
+      out[n++] = 0xc0;
+      out[n++] = 0x80;
+    } else {
+      out[n++] = b;
+    }
   }
+  return out;
 }
 
 /** One Tcl interpreter. */
@@ -213,7 +250,7 @@ export class TclInterp {
   eval(script) {
     // The script gets its own copy: Tcl parses it as it goes, and a command written in
     // JavaScript may reuse the shared string buffer meanwhile.
-    const bytes = utf8Encoder.encode(script);
+    const bytes = script.includes('\0') ? encodeTclUtf8(script) : utf8Encoder.encode(script);
     const ptr = this.x.malloc(bytes.length + 1);
     this.runtime.heap.set(bytes, ptr);
     this.runtime.heap[ptr + bytes.length] = 0;
@@ -370,8 +407,8 @@ export class TclInterp {
   // --- objects ---
 
   newString(s) {
-    const len = this.runtime.tempStringLength(s);
-    return this.x.tclw_new_string(this.runtime.stringBuffer, len);
+    const ptr = this.runtime.tempString(s);
+    return this.x.tclw_new_string(ptr, this.runtime.tempLength);
   }
 
   newBytes(bytes) {

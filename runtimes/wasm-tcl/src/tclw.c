@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <emscripten.h>
 #include <tcl.h>
 
@@ -27,6 +28,18 @@ EM_JS(int, tclw_js_command, (int id, Tcl_Interp *interp, int objc, Tcl_Obj *cons
 EM_JS(void, tclw_js_output, (int which, const char *buf, int len), {
   Module.tclwOutput(which, buf, len);
 });
+
+/* [pid] is the server's process id (emscripten's libc answers 42 for every process), so that
+ * scripts naming temporary files after it do not collide. */
+EM_JS(int, tclw_js_pid, (void), {
+  return process.pid;
+});
+
+pid_t
+getpid (void)
+{
+  return tclw_js_pid ();
+}
 
 /* ---- Standard channels routed to JavaScript ---- */
 
