@@ -116,6 +116,24 @@ describe('hostile clients', () => {
     }
   });
 
+  it('garbage client flags, and a 4 GiB write that is cut off mid-payload, end only those connections', async () => {
+    const server = await startServer(['memory', '8G']);
+    try {
+      const flags = await RawClient.connect(server.socket);
+      await flags.greet(0xdeadbeef);
+      expect(await flags.closedByServer()).toBe(true);
+      const writer = await RawClient.connect(server.socket);
+      await writer.handshake();
+      writer.sendRequest(NBD_CMD.WRITE, 0n, 0xffffffff, { payload: Buffer.alloc(1024 * 1024, 0x77) });
+      writer.end();
+      await healthy(server);
+      const rss = rssMiB(server.process.pid!);
+      expect(rss).toBeLessThan(400);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a bad request magic after the handshake ends only that connection', async () => {
     const server = await startServer(['memory', '1M']);
     try {
@@ -142,6 +160,34 @@ describe('integrity under load', () => {
       expect(fio.code, fio.stdout.toString() + fio.stderr).toBe(0);
       expect(fio.stdout.toString()).toMatch(/err= 0/);
       expect(fio.stdout.toString()).not.toMatch(/verify: bad/);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('integrity under load on a language plugin', () => {
+  it('fio crc32c verification on the Lua RAM disk example: zero errors', async () => {
+    const server = await startServer(['lua', 'examples/lua/ramdisk.lua', 'size=32M']);
+    try {
+      const fio = await run('fio', [
+        '--name=verify', '--ioengine=nbd', `--uri=${server.uri}`, '--rw=randwrite', '--bs=4k', '--iodepth=8',
+        '--numjobs=2', '--size=8M', '--offset_increment=16M', '--verify=crc32c', '--do_verify=1',
+        '--verify_fatal=1', '--verify_state_save=0', '--group_reporting',
+      ], { timeoutMs: 120_000, cwd: work });
+      expect(fio.code, fio.stdout.toString() + fio.stderr).toBe(0);
+      expect(fio.stdout.toString()).toMatch(/err= 0/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('FLUSH and FUA reach the plugin', async () => {
+    const log = join(work, 'flush.log');
+    const server = await startServer(['js', 'test/fixtures/js/flush-recorder.mjs', `log=${log}`]);
+    try {
+      await nbdPython(server.uri, 'h.pwrite(b"a" * 512, 0)\nh.pwrite(b"b" * 512, 512, nbd.CMD_FLAG_FUA)\nh.flush()');
+      expect(readFileSync(log, 'utf8')).toBe('pwrite 0 fua=false\npwrite 512 fua=true\nflush\n');
     } finally {
       await server.stop();
     }
