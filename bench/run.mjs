@@ -8,6 +8,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -167,6 +168,18 @@ function serverArgv(impl, extra) {
   return impl === 'native' ? ['nbdkit', ...extra] : [process.execPath, CLI, ...extra];
 }
 
+/** True when something listens on the Unix socket (the probe connection is closed at once). */
+function accepts(path) {
+  return new Promise((resolvePromise) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolvePromise(true);
+    });
+    probe.once('error', () => resolvePromise(false));
+  });
+}
+
 /** Start a server in the foreground on a fresh Unix socket; undefined (and why) if it does not come up. */
 async function startServer(impl, pluginArgs, dir) {
   const socket = join(dir, `${impl}.sock`);
@@ -181,7 +194,8 @@ async function startServer(impl, pluginArgs, dir) {
   const exit = new Promise((r) => child.on('close', () => r((exited = true))));
   child.on('error', () => undefined);
   const deadline = Date.now() + 60_000;
-  while (!existsSync(socket)) {
+  // The socket file appears at bind(), a moment before listen(): wait until a connection is taken.
+  while (!(existsSync(socket) && (await accepts(socket)))) {
     if (exited || Date.now() > deadline) {
       child.kill('SIGKILL');
       await exit;
