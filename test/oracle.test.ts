@@ -2,6 +2,10 @@
  * Native nbdkit (Debian's 1.32.5) as the oracle: the same command under both servers must
  * look the same to nbdinfo.
  */
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run, runNbdkitTs } from './helpers/server.js';
 
@@ -48,6 +52,40 @@ describe('memory plugin against native nbdkit', () => {
   it('--no-sr looks the same', async () => {
     const [ours, native] = await both(['--no-sr', 'memory', '1M'], 'nbdinfo --json "$uri"');
     expect(JSON.parse(ours)).toEqual(JSON.parse(native));
+  });
+});
+
+describe('file plugin against native nbdkit', () => {
+  it('trim, zero and extents give the same map and capabilities on a sparse file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nbdkit-ts-oracle-'));
+    try {
+      const data = randomBytes(2 * 1024 * 1024);
+      const makeDisk = (name: string): string => {
+        const path = join(dir, name);
+        writeFileSync(path, Buffer.alloc(0));
+        truncateSync(path, 8 * 1024 * 1024);
+        const fd = openSync(path, 'r+');
+        writeSync(fd, data, 0, data.length, 4 * 1024 * 1024);
+        closeSync(fd);
+        return path;
+      };
+      const script = [
+        'h.pwrite(b"x" * 70000, 1000000)', 'h.trim(65536, 0)', 'h.zero(8192, 2000000)',
+        'h.zero(4096, 1004096, nbd.CMD_FLAG_NO_HOLE)', 'h.trim(1048576, 4194304)',
+      ].join('; ');
+      const command = (disk: string): string[] => [
+        '-U', '-', 'file', disk, '--run', `nbdsh -u "$uri" -c '${script}' && nbdinfo --map "$uri" && nbdinfo --json "$uri"`,
+      ];
+      const native = await run('nbdkit', command(makeDisk('native.img')));
+      const ours = await runNbdkitTs(command(makeDisk('ours.img')));
+      expect(ours.code, ours.stderr).toBe(0);
+      const clean = (text: string): string => text.replace(/"uri": ".*"/g, '');
+      expect(clean(ours.stdout.toString())).toMatch(/hole,zero/);
+      expect(clean(ours.stdout.toString())).toBe(clean(native.stdout.toString()));
+      expect(readFileSync(join(dir, 'ours.img')).equals(readFileSync(join(dir, 'native.img')))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

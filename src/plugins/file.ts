@@ -4,13 +4,15 @@
  * Large reads and writes go through libuv's thread pool (fs.read/fs.write), so they overlap
  * with each other and with the socket (thread model parallel); small ones are done
  * synchronously, which costs less than the trip through the pool (see SYNC_IO_MAX). flush and FUA are
- * fdatasync. Node exposes neither fallocate nor SEEK_DATA/SEEK_HOLE, so trim is not offered,
- * zero is emulated by writing zeroes, and extents report all data: correct, if not sparse.
+ * fdatasync. Trim, zero and extents use fallocate and SEEK_DATA/SEEK_HOLE (file-sparse.ts) where
+ * the fs-native addon was built; without it the backend's defaults apply (no trim, zero by
+ * writing zeroes, extents all data).
  */
 import { close, fdatasync, fstat, open, read, readSync, write, writeSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { promisify } from 'node:util';
 import { CacheMode, Flag, FuaMode, type Plugin, type PluginFactory, PluginError, ThreadModel } from '../host/plugin.js';
+import { SparseFile, sparseSupported } from './file-sparse.js';
 
 const fstatAsync = promisify(fstat);
 const fdatasyncAsync = promisify(fdatasync);
@@ -21,6 +23,7 @@ interface FileHandle {
   fd: number;
   /** False when the file could only be opened read-only. */
   writable: boolean;
+  sparse: SparseFile;
 }
 
 /**
@@ -89,6 +92,22 @@ function writeFully(fd: number, buf: Uint8Array, position: bigint): Promise<void
   });
 }
 
+/** The callbacks that exist only when fallocate and SEEK_HOLE are reachable. */
+const sparseCallbacks: Pick<Plugin, 'trim' | 'zero' | 'can_extents' | 'extents'> = {
+  async trim(h, count, offset, flags) {
+    const handle = h as FileHandle;
+    handle.sparse.trim(count, offset);
+    if (flags & Flag.FUA) await fdatasyncAsync(handle.fd);
+  },
+  async zero(h, count, offset, flags) {
+    const handle = h as FileHandle;
+    handle.sparse.zero(count, offset, flags);
+    if (flags & Flag.FUA) await fdatasyncAsync(handle.fd);
+  },
+  can_extents: (h) => (h as FileHandle).sparse.canExtents(),
+  extents: (h, count, offset, flags, sink) => (h as FileHandle).sparse.extents(count, offset, flags, sink),
+};
+
 const createFilePlugin: PluginFactory = (host) => {
   let filename: string | undefined;
 
@@ -112,14 +131,16 @@ const createFilePlugin: PluginFactory = (host) => {
     async open(readonly): Promise<FileHandle> {
       const flags = readonly ? constants.O_RDONLY : constants.O_RDWR;
       try {
-        return { fd: await openAsync(filename!, flags), writable: !readonly };
+        const fd = await openAsync(filename!, flags);
+        return { fd, writable: !readonly, sparse: new SparseFile(fd) };
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
         // As nbdkit: a file that is not writable is served read-only rather than refused.
         if (readonly || (code !== 'EACCES' && code !== 'EROFS')) {
           throw new PluginError(`open: ${filename}: ${(error as Error).message}`, code);
         }
-        return { fd: await openAsync(filename!, constants.O_RDONLY), writable: false };
+        const fd = await openAsync(filename!, constants.O_RDONLY);
+        return { fd, writable: false, sparse: new SparseFile(fd) };
       }
     },
     async close(h) {
@@ -143,6 +164,7 @@ const createFilePlugin: PluginFactory = (host) => {
       await fdatasyncAsync((h as FileHandle).fd);
     },
   };
+  if (sparseSupported) Object.assign(plugin, sparseCallbacks);
   return plugin;
 };
 
