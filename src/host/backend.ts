@@ -25,7 +25,7 @@ import {
   ThreadModel,
 } from './plugin.js';
 import { Command, CommandFlag, MAX_REQUEST_SIZE, TransmissionFlag, commandName } from './protocol.js';
-import { type RequestSerializer, ServerLocks } from './serialize.js';
+import { isPromise, type MaybePromise, type RequestSerializer, ServerLocks } from './serialize.js';
 import { MAX_SIZE } from './size.js';
 
 /** A failed request: the errno to map for the client. The message has already been logged. */
@@ -39,6 +39,17 @@ export class RequestError extends Error {
 /** nbdkit's zero levels: the plugin's can_zero only says whether .zero is worth calling. */
 const ZeroMode = { NONE: 0, EMULATE: 1, NATIVE: 2 } as const;
 type ZeroMode = (typeof ZeroMode)[keyof typeof ZeroMode];
+
+/** Commands that need a transmission flag to have been advertised. */
+const COMMAND_NEEDS: ReadonlyArray<readonly [number, number]> = [
+  [Command.FLUSH, TransmissionFlag.SEND_FLUSH],
+  [Command.TRIM, TransmissionFlag.SEND_TRIM],
+  [Command.WRITE_ZEROES, TransmissionFlag.SEND_WRITE_ZEROES],
+  [Command.CACHE, TransmissionFlag.SEND_CACHE],
+];
+
+const KNOWN_COMMAND_FLAGS =
+  CommandFlag.FUA | CommandFlag.NO_HOLE | CommandFlag.DF | CommandFlag.REQ_ONE | CommandFlag.FAST_ZERO;
 
 /** The extent limit per reply, as nbdkit (keeps one reply's memory bounded). */
 const MAX_EXTENTS = 1024 * 1024;
@@ -64,18 +75,38 @@ function errnoOf(error: unknown): string {
   return 'EIO';
 }
 
+/** A plugin's failure as a RequestError, logged in nbdkit's form unless already reported. */
+function failure(what: string, error: unknown): RequestError {
+  if (error instanceof RequestError) return error;
+  const message = describe(error);
+  if (!(error instanceof ReportedPluginError)) logError(`${what}: ${message}`);
+  return new RequestError(errnoOf(error), message);
+}
+
 /**
  * Call a plugin callback, turning any failure into a logged RequestError. `what` names the
- * callback in nbdkit's message form: `nbdkit-ts: error: pread: message`.
+ * callback in nbdkit's message form: `nbdkit-ts: error: pread: message`. A callback that
+ * returns synchronously is answered synchronously: no promise on the common data path.
  */
-async function invoke<T>(what: string, call: () => Promise<T> | T): Promise<T> {
+function invoke<T>(what: string, call: () => MaybePromise<T>): MaybePromise<T> {
+  let result: MaybePromise<T>;
   try {
-    return await call();
+    result = call();
   } catch (error) {
-    if (error instanceof RequestError) throw error;
-    const message = describe(error);
-    if (!(error instanceof ReportedPluginError)) logError(`${what}: ${message}`);
-    throw new RequestError(errnoOf(error), message);
+    throw failure(what, error);
+  }
+  if (!isPromise(result)) return result;
+  return result.catch((error: unknown) => {
+    throw failure(what, error);
+  });
+}
+
+/** Run a call whose failure has been logged by invoke and must not propagate. */
+async function quietly(call: () => MaybePromise<void>): Promise<void> {
+  try {
+    await call();
+  } catch {
+    // already reported
   }
 }
 
@@ -164,12 +195,13 @@ export class Backend {
     return context;
   }
 
+  /** cleanup and unload are best effort: their failures are logged, the exit goes on. */
   async cleanup(): Promise<void> {
-    if (this.plugin.cleanup) await invoke('cleanup', () => this.plugin.cleanup!()).catch(() => undefined);
+    if (this.plugin.cleanup) await quietly(() => invoke('cleanup', () => this.plugin.cleanup!()));
   }
 
   async unload(): Promise<void> {
-    if (this.plugin.unload) await invoke('unload', () => this.plugin.unload!()).catch(() => undefined);
+    if (this.plugin.unload) await quietly(() => invoke('unload', () => this.plugin.unload!()));
   }
 }
 
@@ -322,16 +354,16 @@ export class ExportContext {
    * the client and logs why, or undefined when the request may go ahead.
    */
   validate(command: number, flags: number, offset: bigint, count: number, structuredReplies: boolean, baseAllocation: boolean): string | undefined {
-    const name = commandName(command);
-    const fail = (errno: string, why: string): string => {
-      logError(`invalid request: ${why}`);
+    // The message is only built for a request that fails: this runs for every request.
+    const fail = (errno: string, why: (name: string) => string): string => {
+      logError(`invalid request: ${why(commandName(command))}`);
       return errno;
     };
     if (
       this.eflags & TransmissionFlag.READ_ONLY &&
       (command === Command.WRITE || command === Command.TRIM || command === Command.WRITE_ZEROES)
     ) {
-      return fail('EROFS', `${name}: write request on readonly connection`);
+      return fail('EROFS', (name) => `${name}: write request on readonly connection`);
     }
     switch (command) {
       case Command.READ:
@@ -342,57 +374,51 @@ export class ExportContext {
       case Command.BLOCK_STATUS:
         if (offset > this.size || BigInt(count) > this.size - offset) {
           const errno = command === Command.WRITE || command === Command.WRITE_ZEROES ? 'ENOSPC' : 'EINVAL';
-          return fail(errno, `${name}: offset and count are out of range: offset=${offset} count=${count}`);
+          return fail(errno, (name) => `${name}: offset and count are out of range: offset=${offset} count=${count}`);
         }
         break;
       case Command.FLUSH:
-        if (offset !== 0n || count !== 0) return fail('EINVAL', `${name}: expecting offset and count = 0`);
+        if (offset !== 0n || count !== 0) return fail('EINVAL', (name) => `${name}: expecting offset and count = 0`);
         break;
       default:
-        return fail('EINVAL', `unknown command (${command}) ignored`);
+        return fail('EINVAL', () => `unknown command (${command}) ignored`);
     }
-    const known = CommandFlag.FUA | CommandFlag.NO_HOLE | CommandFlag.DF | CommandFlag.REQ_ONE | CommandFlag.FAST_ZERO;
-    if (flags & ~known) return fail('EINVAL', `unknown flag (0x${flags.toString(16)})`);
+    if (flags & ~KNOWN_COMMAND_FLAGS) return fail('EINVAL', () => `unknown flag (0x${flags.toString(16)})`);
     if (flags & CommandFlag.NO_HOLE && command !== Command.WRITE_ZEROES) {
-      return fail('EINVAL', 'NO_HOLE flag needs WRITE_ZEROES request');
+      return fail('EINVAL', () => 'NO_HOLE flag needs WRITE_ZEROES request');
     }
     if (flags & CommandFlag.FAST_ZERO && command !== Command.WRITE_ZEROES) {
-      return fail('EINVAL', 'FAST_ZERO flag needs WRITE_ZEROES request');
+      return fail('EINVAL', () => 'FAST_ZERO flag needs WRITE_ZEROES request');
     }
     if (flags & CommandFlag.DF) {
-      if (command !== Command.READ) return fail('EINVAL', 'DF flag needs READ request');
-      if (!structuredReplies) return fail('EINVAL', `${name}: structured replies was not negotiated`);
+      if (command !== Command.READ) return fail('EINVAL', () => 'DF flag needs READ request');
+      if (!structuredReplies) return fail('EINVAL', (name) => `${name}: structured replies was not negotiated`);
     }
     if (flags & CommandFlag.REQ_ONE && command !== Command.BLOCK_STATUS) {
-      return fail('EINVAL', 'REQ_ONE flag needs BLOCK_STATUS request');
+      return fail('EINVAL', () => 'REQ_ONE flag needs BLOCK_STATUS request');
     }
     if (flags & CommandFlag.FUA && !(this.eflags & TransmissionFlag.SEND_FUA)) {
-      return fail('EINVAL', 'FUA flag not supported');
+      return fail('EINVAL', () => 'FUA flag not supported');
     }
     if ((command === Command.WRITE || command === Command.READ) && count > MAX_REQUEST_SIZE) {
-      return fail('ENOMEM', `${name}: data request is too large (${count} > ${MAX_REQUEST_SIZE})`);
+      return fail('ENOMEM', (name) => `${name}: data request is too large (${count} > ${MAX_REQUEST_SIZE})`);
     }
-    const needs: Array<[number, number]> = [
-      [Command.FLUSH, TransmissionFlag.SEND_FLUSH],
-      [Command.TRIM, TransmissionFlag.SEND_TRIM],
-      [Command.WRITE_ZEROES, TransmissionFlag.SEND_WRITE_ZEROES],
-      [Command.CACHE, TransmissionFlag.SEND_CACHE],
-    ];
-    for (const [cmd, flag] of needs) {
-      if (command === cmd && !(this.eflags & flag)) return fail('EINVAL', `${name}: operation not supported`);
+    for (const [cmd, flag] of COMMAND_NEEDS) {
+      if (command === cmd && !(this.eflags & flag)) return fail('EINVAL', (name) => `${name}: operation not supported`);
     }
     if (command === Command.BLOCK_STATUS) {
-      if (!structuredReplies) return fail('EINVAL', `${name}: structured replies was not negotiated`);
-      if (!baseAllocation) return fail('EINVAL', `${name}: base:allocation was not negotiated`);
+      if (!structuredReplies) return fail('EINVAL', (name) => `${name}: structured replies was not negotiated`);
+      if (!baseAllocation) return fail('EINVAL', (name) => `${name}: base:allocation was not negotiated`);
     }
     return undefined;
   }
 
-  private run<T>(what: string, call: () => Promise<T> | T): Promise<T> {
+  private run<T>(what: string, call: () => MaybePromise<T>): MaybePromise<T> {
     return this.serializer.run(() => invoke(what, call));
   }
 
-  pread(buf: Uint8Array, offset: bigint): Promise<void> {
+  /** Synchronous when the plugin is: the caller awaits only a promise. */
+  pread(buf: Uint8Array, offset: bigint): MaybePromise<void> {
     return this.run('pread', () => this.plugin.pread(this.handle, buf, offset, 0));
   }
 
@@ -406,12 +432,14 @@ export class ExportContext {
     if (needFlush) await this.flush();
   }
 
-  async pwrite(buf: Uint8Array, offset: bigint, flags: number): Promise<void> {
+  /** Synchronous when the plugin is and no FUA needs emulating. */
+  pwrite(buf: Uint8Array, offset: bigint, flags: number): MaybePromise<void> {
     const [pluginFlags, needFlush] = this.splitFua(flags);
     const pwrite = this.plugin.pwrite;
     if (!pwrite) throw new RequestError('EROFS', 'pwrite: plugin cannot write');
-    await this.run('pwrite', () => pwrite.call(this.plugin, this.handle, buf, offset, pluginFlags));
-    await this.flushAfter(needFlush);
+    const written = this.run('pwrite', () => pwrite.call(this.plugin, this.handle, buf, offset, pluginFlags));
+    if (!needFlush) return written;
+    return Promise.resolve(written).then(() => this.flush());
   }
 
   async flush(): Promise<void> {
@@ -492,7 +520,7 @@ export class ExportContext {
     if (this.closed) return;
     this.closed = true;
     const close = this.plugin.close;
-    if (close) await this.run('close', () => close.call(this.plugin, this.handle)).catch(() => undefined);
+    if (close) await quietly(() => this.run('close', () => close.call(this.plugin, this.handle)));
   }
 }
 

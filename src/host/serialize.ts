@@ -5,27 +5,57 @@
  */
 import { ThreadModel } from './plugin.js';
 
+export type MaybePromise<T> = T | Promise<T>;
+
+export function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
 /**
- * A FIFO mutex with a synchronous fast path: when it is free, run() starts the task at once
- * without queueing, which keeps the common uncontended request path free of extra promises.
+ * A FIFO counting semaphore with a synchronous fast path: when a slot is free, run() calls the
+ * task at once and, if the task finishes synchronously (as the WebAssembly interpreters and the
+ * built-in plugins do), returns its result without creating a single promise. Most requests
+ * meet a free lock, so this keeps the per-request path short.
  */
-export class Mutex {
-  private held = false;
+export class Semaphore {
   private readonly waiters: Array<() => void> = [];
 
-  async run<T>(task: () => Promise<T> | T): Promise<T> {
-    if (this.held) await new Promise<void>((resolve) => this.waiters.push(resolve));
-    else this.held = true;
+  constructor(private available: number) {}
+
+  run<T>(task: () => MaybePromise<T>): MaybePromise<T> {
+    if (this.available === 0) return this.queued(task);
+    this.available--;
+    let result: MaybePromise<T>;
+    try {
+      result = task();
+    } catch (error) {
+      this.release();
+      throw error;
+    }
+    if (!isPromise(result)) {
+      this.release();
+      return result;
+    }
+    return result.finally(() => this.release());
+  }
+
+  private async queued<T>(task: () => MaybePromise<T>): Promise<T> {
+    // release() hands the slot straight to this waiter, so `available` stays as it is.
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
     try {
       return await task();
     } finally {
-      const next = this.waiters.shift();
-      if (next) next(); // ownership passes straight to the next waiter
-      else this.held = false;
+      this.release();
     }
   }
 
-  /** Take the mutex until the returned function is called. */
+  private release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.available++;
+  }
+
+  /** Take a slot until the returned function is called. */
   async acquire(): Promise<() => void> {
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
@@ -40,37 +70,22 @@ export class Mutex {
   }
 }
 
-/** Limits the number of tasks running at once (nbdkit's -t threads per connection). */
-export class Semaphore {
-  private readonly waiters: Array<() => void> = [];
-  private available: number;
-
-  constructor(slots: number) {
-    this.available = slots;
-  }
-
-  async run<T>(task: () => Promise<T> | T): Promise<T> {
-    if (this.available > 0) this.available--;
-    else await new Promise<void>((resolve) => this.waiters.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = this.waiters.shift();
-      if (next) next();
-      else this.available++;
-    }
+/** One task at a time, in arrival order. */
+export class Mutex extends Semaphore {
+  constructor() {
+    super(1);
   }
 }
 
 /** The locks that apply to one connection's plugin calls under a thread model. */
 export interface RequestSerializer {
-  run<T>(task: () => Promise<T> | T): Promise<T>;
+  run<T>(task: () => MaybePromise<T>): MaybePromise<T>;
   /** Called once when the connection ends, to give back anything held for its lifetime. */
   release(): void;
 }
 
 function passThrough(): RequestSerializer {
-  return { run: async (task) => task(), release: () => undefined };
+  return { run: (task) => task(), release: () => undefined };
 }
 
 function withoutLease(lock: { run: RequestSerializer['run'] }): RequestSerializer {
@@ -88,7 +103,7 @@ class ConnectionLease implements RequestSerializer {
 
   constructor(private readonly gate: Mutex) {}
 
-  async run<T>(task: () => Promise<T> | T): Promise<T> {
+  async run<T>(task: () => MaybePromise<T>): Promise<T> {
     this.lease ??= this.gate.acquire();
     await this.lease;
     return this.requests.run(task);

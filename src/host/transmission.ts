@@ -11,6 +11,7 @@ import { nbdErrorFor } from './errno.js';
 import type { InputReader } from './input.js';
 import { logDebug, logError } from './log.js';
 import { Flag } from './plugin.js';
+import { isPromise, type MaybePromise } from './serialize.js';
 import {
   BASE_ALLOCATION_ID,
   Command,
@@ -183,7 +184,7 @@ export class Transmission {
     const bytes = command === Command.READ || command === Command.WRITE ? request.count : 0;
     this.inFlight++;
     this.inFlightBytes += bytes;
-    void this.execute(request, payload, bytes);
+    this.execute(request, payload, bytes);
   }
 
   private finished(bytes: number): void {
@@ -214,59 +215,84 @@ export class Transmission {
     while (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
   }
 
-  /** Run one admitted request to its reply. Never rejects. */
-  private async execute(request: Request, payload: Buffer | undefined, bytes: number): Promise<void> {
+  /**
+   * Run one admitted request to its reply. Never throws or rejects. A request the plugin
+   * answers synchronously is replied to without a promise being made.
+   */
+  private execute(request: Request, payload: Buffer | undefined, bytes: number): void {
+    let pending: MaybePromise<void>;
+    try {
+      pending = this.perform(request, payload);
+    } catch (error) {
+      this.failed(request, error);
+      this.finished(bytes);
+      return;
+    }
+    if (!isPromise(pending)) {
+      this.finished(bytes);
+      return;
+    }
+    pending.then(
+      () => this.finished(bytes),
+      (error: unknown) => {
+        this.failed(request, error);
+        this.finished(bytes);
+      },
+    );
+  }
+
+  private failed(request: Request, error: unknown): void {
+    this.sendError(request, error instanceof RequestError ? error.errno : 'EIO');
+    if (!(error instanceof RequestError)) logError(`${commandName(request.command)}: ${(error as Error).message}`);
+  }
+
+  /** Do the request and send its successful reply; errors are thrown (or rejected). */
+  private perform(request: Request, payload: Buffer | undefined): MaybePromise<void> {
     const { command, flags, offset, count } = request;
     const ctx = this.context;
-    try {
-      switch (command) {
-        case Command.READ:
-          return await this.read(request);
-        case Command.WRITE:
-          await ctx.pwrite(payload!, offset, pluginFlags(flags));
+    const succeeded = (): void => this.sendSimple(request.header, 0);
+    switch (command) {
+      case Command.READ:
+        return this.read(request);
+      case Command.WRITE:
+        return then(ctx.pwrite(payload!, offset, pluginFlags(flags)), () => {
           // Only whole pooled buffers go back, never views of socket chunks.
           if (this.buffers.owns(payload!)) this.buffers.give(payload!);
-          break;
-        case Command.FLUSH:
-          await ctx.flush();
-          break;
-        case Command.TRIM:
-          await ctx.trim(count, offset, pluginFlags(flags));
-          break;
-        case Command.WRITE_ZEROES: {
-          const mayTrim = flags & CommandFlag.NO_HOLE ? 0 : Flag.MAY_TRIM;
-          await ctx.zero(count, offset, pluginFlags(flags) | mayTrim);
-          break;
-        }
-        case Command.CACHE:
-          await ctx.cache(count, offset, 0);
-          break;
-        case Command.BLOCK_STATUS:
-          return await this.blockStatus(request);
+          succeeded();
+        });
+      case Command.FLUSH:
+        return then(ctx.flush(), succeeded);
+      case Command.TRIM:
+        return then(ctx.trim(count, offset, pluginFlags(flags)), succeeded);
+      case Command.WRITE_ZEROES: {
+        const mayTrim = flags & CommandFlag.NO_HOLE ? 0 : Flag.MAY_TRIM;
+        return then(ctx.zero(count, offset, pluginFlags(flags) | mayTrim), succeeded);
       }
-      this.sendSimple(request.header, 0);
-    } catch (error) {
-      this.sendError(request, error instanceof RequestError ? error.errno : 'EIO');
-      if (!(error instanceof RequestError)) logError(`${commandName(command)}: ${(error as Error).message}`);
-    } finally {
-      this.finished(bytes);
+      case Command.CACHE:
+        return then(ctx.cache(count, offset, 0), succeeded);
+      case Command.BLOCK_STATUS:
+        return this.blockStatus(request);
+      default:
+        // validate() lets no other command through; refuse rather than answer nothing.
+        throw new RequestError('EINVAL', `${commandName(command)}: not handled`);
     }
   }
 
-  private async read(request: Request): Promise<void> {
+  private read(request: Request): MaybePromise<void> {
     const { count, offset } = request;
     // The reply is built around the data so that the plugin reads straight into it.
     const headerSize = this.structuredReplies ? CHUNK_HEADER + 8 : SIMPLE_HEADER;
     // A buffer whose pread failed is not recycled: the plugin might still hold it.
     const reply = this.buffers.take(headerSize + count);
-    await this.context.pread(reply.subarray(headerSize), offset);
-    if (this.structuredReplies) {
-      writeChunkHeader(reply, ReplyFlag.DONE, ReplyType.OFFSET_DATA, request.header, 8 + count);
-      reply.writeBigUInt64BE(offset, CHUNK_HEADER);
-    } else {
-      writeSimpleHeader(reply, 0, request.header);
-    }
-    this.out.write(reply, () => this.buffers.give(reply));
+    return then(this.context.pread(reply.subarray(headerSize), offset), () => {
+      if (this.structuredReplies) {
+        writeChunkHeader(reply, ReplyFlag.DONE, ReplyType.OFFSET_DATA, request.header, 8 + count);
+        reply.writeBigUInt64BE(offset, CHUNK_HEADER);
+      } else {
+        writeSimpleHeader(reply, 0, request.header);
+      }
+      this.out.write(reply, () => this.buffers.give(reply));
+    });
   }
 
   private async blockStatus(request: Request): Promise<void> {
@@ -324,6 +350,11 @@ export class Transmission {
     message.copy(reply, CHUNK_HEADER + 6);
     this.out.write(reply);
   }
+}
+
+/** Run `next` after `value`: at once if it is already there, else when its promise settles. */
+function then<T>(value: MaybePromise<T>, next: (value: T) => void): MaybePromise<void> {
+  return isPromise(value) ? value.then(next) : next(value);
 }
 
 /** `request` is the request header: its cookie (bytes 8-15) is echoed. */
