@@ -131,8 +131,11 @@ export async function serveConnection(
       await negotiated.context.close();
     }
   } catch (error) {
-    if (error instanceof ConnectionClosedError) logDebug(`connection ${id}: client closed the connection`);
-    else if (error instanceof HandshakeAbort) logError(error.message);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (error instanceof ConnectionClosedError || code === 'EPIPE' || code === 'ECONNRESET') {
+      // A client going away is its own business, not an error of the server.
+      logDebug(`connection ${id}: client closed the connection`);
+    } else if (error instanceof HandshakeAbort) logError(error.message);
     else logError(`connection ${id}: ${(error as Error).message}`);
   } finally {
     clearTimeout(timer);
