@@ -9,13 +9,13 @@ import { type ClientStreams, type ConnectionOptions, serveConnection } from './c
 import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
 import { listenTcp, listenUnix, type Listening, stdioStreams } from './listeners.js';
-import { logDebug, logError, logRaw, setVerbose } from './log.js';
+import { isVerbose, logDebug, logError, logRaw, setVerbose } from './log.js';
 import { parseCommandLine, type ServerOptions, UsageError } from './options.js';
 import { type Plugin, type PluginHost, ReportedPluginError } from './plugin.js';
-import { configure, instantiate, resolvePlugin } from './plugin-loader.js';
+import { configure, instantiate, type ResolvedPlugin, resolvePlugin } from './plugin-loader.js';
 import { parseSize } from './size.js';
 import { captiveEnvironment, runCaptive } from './captive.js';
-import { loadTlsConfig } from './tls.js';
+import { loadTlsConfig, type TlsConfig } from './tls.js';
 
 const DEFAULT_PORT = 10809;
 
@@ -72,8 +72,10 @@ export async function main(argv: string[]): Promise<number> {
 
   const shutdown = new Shutdown();
   let plugin: Plugin;
-  let resolved;
+  let resolved: ResolvedPlugin;
+  let tls: TlsConfig | undefined;
   try {
+    tls = loadTlsConfig(options);
     resolved = resolvePlugin(options);
     plugin = await instantiate(resolved.name, makeHost(options, shutdown));
   } catch (error) {
@@ -100,27 +102,26 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     return usageFailure(error);
   }
-  return serve(options, backend, shutdown);
+  return serve(options, backend, shutdown, tls);
 }
 
 /** Report a start-up failure once (the backend has already printed its own) and give status 1. */
 function usageFailure(error: unknown): number {
   const message = error instanceof Error ? error.message : String(error);
   if (!(error instanceof RequestError) && !(error instanceof ReportedPluginError)) logError(message);
-  if (!(error instanceof UsageError) && process.env.NBDKIT_TS_DEBUG_STACK) logRaw(String((error as Error).stack));
+  if (!(error instanceof UsageError) && isVerbose()) logRaw(String((error as Error).stack));
   return 1;
 }
 
 /** How long a client may take to choose an export (a client that never does holds a socket). */
 const HANDSHAKE_TIMEOUT_MS = 60_000;
 
-async function serve(options: ServerOptions, backend: Backend, shutdown: Shutdown): Promise<number> {
-  let tls;
-  try {
-    tls = loadTlsConfig(options);
-  } catch (error) {
-    return usageFailure(error);
-  }
+async function serve(
+  options: ServerOptions,
+  backend: Backend,
+  shutdown: Shutdown,
+  tls: TlsConfig | undefined,
+): Promise<number> {
   const connectionOptions: ConnectionOptions = {
     noStructuredReplies: options.noStructuredReplies,
     noMetaContexts: options.noMetaContexts,
