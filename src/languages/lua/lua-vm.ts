@@ -7,6 +7,7 @@
  * byte strings they are, and the hot path allocates nothing on the WASM side.
  */
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
 import { logDebug, logRaw } from '../../host/log.js';
 import { PluginError } from '../../host/plugin.js';
 
@@ -190,6 +191,32 @@ async function routeConsole<T>(create: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * How much WebAssembly a function runs before V8 recompiles it with its optimising compiler,
+ * in V8's rough units of bytes executed (its default is 1,800,000).
+ *
+ * At the default, parsing the io prelude and the plugin script makes the Lua lexer, parser and
+ * interpreter loop "hot" within the first few milliseconds, and optimising them costs about
+ * 60 ms of CPU and 8-16 MiB of compiler memory during start-up, for code that start-up runs
+ * once. A larger budget leaves start-up on the baseline compiler; code that a plugin really
+ * runs hot (an interpreter loop, per-request work) still reaches the budget within a fraction
+ * of a second and is optimised then.
+ */
+const WASM_TIERING_BUDGET = 50_000_000;
+
+/**
+ * Raise V8's tier-up budget before the Lua module is instantiated (each instance takes its
+ * per-function budgets from the flag when it is created). Left alone when the user chose a
+ * budget, and on V8 versions not known to have the flag (an unknown flag prints an error).
+ */
+function delayWasmTierUp(): void {
+  const major = Number(process.versions.v8.split('.')[0]);
+  if (!(major >= 10 && major <= 14)) return;
+  const userFlags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  if (userFlags.some((flag) => /^--wasm[-_]tiering[-_]budget/.test(flag))) return;
+  setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
+}
+
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8');
 
@@ -228,6 +255,7 @@ export class LuaVm {
   static async create(): Promise<LuaVm> {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    delayWasmTierUp();
     const { wasm, exports } = await instantiateCapturingExports(() =>
       routeConsole(() => wasmoon.LuaWasm.initialize(undefined, env)),
     );
