@@ -21,12 +21,25 @@ export class TclError extends Error {
   );
   /** The completion code (TCL_ERROR, or TCL_BREAK/TCL_CONTINUE at top level). */
   readonly code: number;
-  /** Tcl's errorInfo: the message followed by the stack of where it happened. */
+  /**
+   * Tcl's errorInfo: the message followed by the stack of where it happened; past 64 KiB, its
+   * middle is replaced by a line `    ... (N lines omitted)`.
+   */
   readonly errorInfo: string;
   /** Tcl's errorCode list, as a string. */
   readonly errorCode: string;
   /** For evalFile: the line of the script where the error happened. */
   line?: number;
+}
+
+/**
+ * A fault that escaped the interpreter (the JavaScript stack running out inside it, a
+ * WebAssembly trap, emscripten's abort after a Tcl_Panic): the runtime refuses every later call.
+ */
+export class TclTrap extends Error {
+  constructor(message: string, details?: { cause?: unknown; printed?: string });
+  /** What the interpreter printed on stderr just before (a Tcl_Panic's message), held back. */
+  readonly printed: string;
 }
 
 /** Instantiates the WebAssembly module once per process. */
@@ -40,6 +53,13 @@ export class TclRuntime {
   readonly version: string;
   /** "8.6.13" */
   readonly patchLevel: string;
+  /**
+   * Why the interpreter can no longer be trusted, once a trap has escaped it. From then on the
+   * evaluating calls throw a TclTrap without entering it, and no other call may be made.
+   */
+  readonly failure: string | undefined;
+  /** The TclTrap for an exception that escaped a call into the interpreter (records failure). */
+  trapFrom(error: unknown): TclTrap;
   /** Where bytes the script writes to stdout (1) or stderr (2) go. */
   setOutput(which: 1 | 2, sink: OutputSink): void;
   /** Called with the status when a script runs `exit`; the default exits the process. */
@@ -79,6 +99,7 @@ export class TclInterp {
   setResult(obj: TclObj): void;
 
   newString(s: string): TclObj;
+  /** Throws a TclError with errorCode `POSIX ENOMEM ...` if the heap cannot hold the bytes. */
   newBytes(bytes: Uint8Array): TclObj;
   newInt(n: number): TclObj;
   newWide(n: bigint | number): TclObj;
@@ -87,6 +108,7 @@ export class TclInterp {
   newList(objs: readonly TclObj[]): TclObj;
   newValue(value: TclValue): TclObj;
   retain(obj: TclObj): void;
+  /** A no-op once the runtime has failed. */
   release(obj: TclObj | 0): void;
 
   objString(obj: TclObj): string;

@@ -4,7 +4,7 @@
 // bytes (Tcl_NewByteArrayObj / Tcl_GetByteArrayFromObj), so every byte value round trips.
 // Tcl objects are referred to by their heap address; every object this API hands out carries
 // one reference owned by the caller, to be given back with release().
-import { writeSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,12 @@ export const TCL_CONTINUE = 4;
 const utf8Decoder = new TextDecoder('utf-8');
 const utf8Encoder = new TextEncoder();
 
+// How much of a long $errorInfo a TclError carries (see errorInfo()).
+const ERROR_INFO_LIMIT = 64 * 1024;
+
+// Room beyond a byte array's bytes for its header and a new block of Tcl objects.
+const BYTES_HEADROOM = 4096;
+
 /** A Tcl error (or another non-OK completion code) surfaced to JavaScript. */
 export class TclError extends Error {
   constructor(message, details = {}) {
@@ -33,6 +39,20 @@ export class TclError extends Error {
     this.errorInfo = details.errorInfo ?? message;
     this.errorCode = details.errorCode ?? 'NONE';
     this.line = details.line;
+  }
+}
+
+/**
+ * A fault that escaped the interpreter instead of completing as a Tcl error: the JavaScript
+ * stack running out inside it, a WebAssembly trap, or emscripten's abort (which is where a
+ * Tcl_Panic such as "unable to alloc N bytes" ends). It unwound Tcl's C frames without their
+ * cleanup, so the runtime refuses every later call (see TclRuntime.failure).
+ */
+export class TclTrap extends Error {
+  constructor(message, details = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'TclTrap';
+    this.printed = details.printed ?? '';
   }
 }
 
@@ -54,7 +74,22 @@ async function instantiate() {
     1: (bytes) => writeAll(1, bytes),
     2: (bytes) => writeAll(2, bytes),
   };
+  const held = new HeldStderr(output);
   const module = await createTclModule({
+    // Instantiated here, as emscripten would, but with the C library's writes to stderr
+    // diverted to `held` (Tcl's own stdout/stderr channels go through tclwOutput instead).
+    instantiateWasm(imports, receiveInstance) {
+      const wasi = imports.wasi_snapshot_preview1;
+      const fdWrite = wasi.fd_write;
+      let memory;
+      wasi.fd_write = (fd, iov, iovcnt, pnum) =>
+        fd === 2 ? held.fdWrite(memory.buffer, iov, iovcnt, pnum) : fdWrite(fd, iov, iovcnt, pnum);
+      const compiled = new WebAssembly.Module(readFileSync(join(here, 'wasm', 'tcl.wasm')));
+      const instance = new WebAssembly.Instance(compiled, imports);
+      memory = instance.exports.memory;
+      receiveInstance(instance, compiled);
+      return instance.exports;
+    },
     preRun: [
       (m) => {
         // The script sees the real environment ($env(HOME), ...), not emscripten's invention.
@@ -70,7 +105,8 @@ async function instantiate() {
       throw toThrow;
     },
     print: (text) => writeAll(2, utf8Encoder.encode(text + '\n')),
-    printErr: (text) => writeAll(2, utf8Encoder.encode(text + '\n')),
+    // emscripten's own complaints, such as the "Aborted()" it prints before throwing.
+    printErr: (text) => held.add(text + '\n'),
     tclwOutput(which, ptr, len) {
       output[which]?.(module.HEAPU8.slice(ptr, ptr + len));
     },
@@ -79,7 +115,64 @@ async function instantiate() {
       return command ? command(interp, objc, objv) : TCL_ERROR;
     },
   });
-  return new TclRuntime(module, commands, output);
+  return new TclRuntime(module, commands, output, held);
+}
+
+/**
+ * What the interpreter's C code and emscripten's runtime write to stderr: in practice only a
+ * Tcl_Panic's message and emscripten's "Aborted()", each just before a trap. It is held back,
+ * so that the trap can carry it (and its catcher report it on one line); after a call that
+ * returns normally, whatever was held goes on to the stderr sink.
+ */
+class HeldStderr {
+  static LIMIT = 4096;
+
+  constructor(output) {
+    this.output = output;
+    this.text = '';
+  }
+
+  add(text) {
+    this.text += text;
+    if (this.text.length > HeldStderr.LIMIT) this.text = this.text.slice(-HeldStderr.LIMIT);
+  }
+
+  /** WASI fd_write for the C library's stderr: gathers the iovecs into the held text. */
+  fdWrite(buffer, iov, iovcnt, pnum) {
+    const view = new DataView(buffer);
+    let total = 0;
+    for (let i = 0; i < iovcnt; i++) {
+      const ptr = view.getUint32(iov + 8 * i, true);
+      const len = view.getUint32(iov + 8 * i + 4, true);
+      this.add(utf8Decoder.decode(new Uint8Array(buffer, ptr, len)));
+      total += len;
+    }
+    view.setUint32(pnum, total, true);
+    return 0;
+  }
+
+  take() {
+    const text = this.text;
+    this.text = '';
+    return text;
+  }
+
+  release() {
+    if (this.text !== '') this.output[2](utf8Encoder.encode(this.take()));
+  }
+}
+
+/** The one-line reason for a trap, from the exception and what the interpreter printed. */
+function trapReason(err, printed) {
+  if (err instanceof WebAssembly.RuntimeError && err.message.startsWith('Aborted(')) {
+    const said = printed
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('Aborted('));
+    return said.length > 0 ? `Tcl panic: ${said.join('; ')}` : 'aborted';
+  }
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
 }
 
 function writeAll(fd, bytes) {
@@ -96,8 +189,15 @@ function writeAll(fd, bytes) {
 
 /** One instance of the WebAssembly module; interpreters made from it share its heap. */
 export class TclRuntime {
-  constructor(module, commands, output) {
+  constructor(module, commands, output, held) {
     this.module = module;
+    this.held = held;
+    /**
+     * Why the interpreter can no longer be trusted, once a trap has escaped it; undefined until
+     * then. After that, eval/evalFile/invoke/call/invokeIo throw a TclTrap without entering it,
+     * and nothing else may be called.
+     */
+    this.failure = undefined;
     this.exports = module.asm;
     this.commands = commands;
     this.output = output;
@@ -116,6 +216,23 @@ export class TclRuntime {
    */
   setExitHandler(handler) {
     this.exitHandler = handler;
+  }
+
+  /**
+   * The TclTrap for an exception that escaped the interpreter (from any call into it); records
+   * the failure the first time. What the interpreter printed just before goes into the trap.
+   */
+  trapFrom(err) {
+    if (err instanceof TclTrap) return err;
+    const printed = this.held.take();
+    const reason = trapReason(err, printed);
+    this.failure ??= reason;
+    return new TclTrap(reason, { cause: err, printed });
+  }
+
+  /** The trap thrown instead of entering an interpreter that failed earlier. */
+  refusal() {
+    return new TclTrap(`the interpreter failed earlier (${this.failure})`);
   }
 
   get heap() {
@@ -238,9 +355,9 @@ export class TclInterp {
     this.x = runtime.exports;
   }
 
-  /** Deletes the interpreter (its handles become invalid). */
+  /** Deletes the interpreter (its handles become invalid); after a failure, only forgets it. */
   delete() {
-    if (this.ptr) this.x.tclw_delete(this.ptr);
+    if (this.ptr && this.runtime.failure === undefined) this.x.tclw_delete(this.ptr);
     this.ptr = 0;
   }
 
@@ -248,6 +365,7 @@ export class TclInterp {
 
   /** Evaluates a script at global level and returns its result; throws TclError on error. */
   eval(script) {
+    if (this.runtime.failure !== undefined) throw this.runtime.refusal();
     // The script gets its own copy: Tcl parses it as it goes, and a command written in
     // JavaScript may reuse the shared string buffer meanwhile.
     const bytes = script.includes('\0') ? encodeTclUtf8(script) : utf8Encoder.encode(script);
@@ -265,6 +383,7 @@ export class TclInterp {
 
   /** Sources a file (Tcl_EvalFile); throws TclError with the line of the error. */
   evalFile(path) {
+    if (this.runtime.failure !== undefined) throw this.runtime.refusal();
     const ptr = this.runtime.tempString(path);
     const code = this.guard(() => this.x.tclw_eval_file(this.ptr, ptr));
     if (code !== TCL_OK) {
@@ -304,42 +423,49 @@ export class TclInterp {
    */
   invokeIo(name, handle, middle, count, offset, extra = []) {
     const rt = this.runtime;
+    if (rt.failure !== undefined) throw rt.refusal();
     const base = rt.scratch + 16;
     if (extra.length > 0) {
       const heap32 = rt.module.HEAP32;
       for (let i = 0; i < extra.length; i++) heap32[(base >> 2) + i] = extra[i];
     }
     const sp = rt.module.stackSave();
+    let code;
     try {
-      return this.x.tclw_invoke_io(this.ptr, name, handle, middle, count, offset, extra.length, base);
+      code = this.x.tclw_invoke_io(this.ptr, name, handle, middle, count, offset, extra.length, base);
     } catch (err) {
       rt.module.stackRestore(sp);
       throw this.trapError(err);
     }
+    if (rt.held.text !== '') rt.held.release();
+    return code;
   }
 
-  // Runs a call into WebAssembly; a trap leaves the C stack pointer where it was, so that the
-  // interpreter remains usable for the next call.
+  // Runs a call that evaluates Tcl code. A trap restores the C stack pointer (so that the
+  // failure can be reported), is thrown as a TclTrap, and makes the runtime refuse later calls.
   guard(fn) {
-    const sp = this.runtime.module.stackSave();
+    const rt = this.runtime;
+    if (rt.failure !== undefined) throw rt.refusal();
+    const sp = rt.module.stackSave();
+    let result;
     try {
-      return fn();
+      result = fn();
     } catch (err) {
-      this.runtime.module.stackRestore(sp);
+      rt.module.stackRestore(sp);
       throw this.trapError(err);
     }
+    if (rt.held.text !== '') rt.held.release();
+    return result;
   }
 
-  // A trap (out of bounds access, unreachable, stack exhaustion) surfaces as a TclError so that
-  // callers handle it like any other failed call; `exit` goes to the runtime's exit handler.
+  // `exit` goes to the runtime's exit handler; anything else that is not a Tcl error is a trap.
   trapError(err) {
     if (err instanceof TclError) return err;
     if (err && err.name === 'ExitStatus' && typeof err.status === 'number') {
       this.runtime.exitHandler(err.status);
       return new TclError(`the script called exit ${err.status}`, { code: TCL_ERROR });
     }
-    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    return new TclError(`WebAssembly trap in Tcl: ${message}`, { code: TCL_ERROR });
+    return this.runtime.trapFrom(err);
   }
 
   /** The TclError describing the interpreter's state after a call returned code. */
@@ -347,9 +473,39 @@ export class TclInterp {
     let message = this.resultString();
     if (code === TCL_BREAK) message = 'invoked "break" outside of a loop';
     else if (code === TCL_CONTINUE) message = 'invoked "continue" outside of a loop';
-    const errorInfo = code === TCL_ERROR ? this.getVarString('errorInfo') ?? message : message;
+    const errorInfo = code === TCL_ERROR ? this.errorInfo() ?? message : message;
     const errorCode = code === TCL_ERROR ? this.getVarString('errorCode') ?? 'NONE' : 'NONE';
     return new TclError(message, { code, errorInfo, errorCode });
+  }
+
+  /**
+   * $errorInfo, abbreviated in the middle when longer than ERROR_INFO_LIMIT: a runaway recursion
+   * leaves three lines per level (hundreds of megabytes with a raised recursion limit), which
+   * need not all cross into JavaScript to be reported.
+   */
+  errorInfo() {
+    const obj = this.getVar('errorInfo');
+    if (!obj) return undefined;
+    try {
+      const rt = this.runtime;
+      const lenPtr = rt.scratch;
+      const ptr = this.x.tclw_get_string(obj, lenPtr);
+      const len = rt.i32(lenPtr);
+      if (len <= ERROR_INFO_LIMIT) return rt.string(ptr, len);
+      const text = rt.heap.subarray(ptr, ptr + len);
+      // Cut at line ends (also character boundaries) near three quarters of the limit.
+      let head = text.subarray(0, ERROR_INFO_LIMIT / 2).lastIndexOf(10);
+      if (head < 0) head = ERROR_INFO_LIMIT / 2;
+      let tail = len - ERROR_INFO_LIMIT / 4;
+      const newline = text.subarray(tail).indexOf(10);
+      if (newline >= 0) tail += newline + 1;
+      // The newlines from the one ending the head to the one before the tail, less one.
+      let omitted = -1;
+      for (let i = head; i < tail; i++) if (text[i] === 10) omitted++;
+      return `${rt.string(ptr, head)}\n    ... (${omitted} lines omitted)\n${rt.string(ptr + tail, len - tail)}`;
+    } finally {
+      this.release(obj);
+    }
   }
 
   // --- the result ---
@@ -411,7 +567,19 @@ export class TclInterp {
     return this.x.tclw_new_string(ptr, this.runtime.tempLength);
   }
 
+  /**
+   * A byte array holding a copy of bytes. Tcl panics (a fatal abort) when it cannot allocate,
+   * so the room is tried first with a plain malloc: if the heap cannot hold the bytes, this
+   * throws a TclError with errorCode `POSIX ENOMEM ...` and the interpreter stays usable.
+   */
   newBytes(bytes) {
+    const probe = this.x.malloc(bytes.length + BYTES_HEADROOM);
+    if (!probe) {
+      throw new TclError(`not enough memory for ${bytes.length} bytes`, {
+        errorCode: 'POSIX ENOMEM {not enough memory}',
+      });
+    }
+    this.x.free(probe);
     const storagePtr = this.runtime.scratch;
     const obj = this.x.tclw_new_bytes_uninit(bytes.length, storagePtr);
     const ptr = this.runtime.i32(storagePtr);
@@ -468,8 +636,9 @@ export class TclInterp {
     this.x.tclw_incr(obj);
   }
 
+  /** Gives back a reference; a no-op once the interpreter has failed (nothing enters it then). */
   release(obj) {
-    if (obj) this.x.tclw_decr(obj);
+    if (obj && this.runtime.failure === undefined) this.x.tclw_decr(obj);
   }
 
   objString(obj) {
@@ -581,6 +750,6 @@ export class TclInterp {
 
   /** Flushes Tcl's buffered stdout/stderr through the output sinks. */
   flushStd() {
-    this.x.tclw_flush_std();
+    if (this.runtime.failure === undefined) this.x.tclw_flush_std();
   }
 }
