@@ -31,6 +31,7 @@ import {
 import { ARGS_BEFORE_FLAGS, type FlaggedProc, PROC_FOR_CALLBACK, REQUIRED_PROCS } from './callbacks.js';
 import { blockSizeOf, exportsOf, extentsOf, modeOf, threadModelOf } from './convert.js';
 import { reportedFailure, startupFailure } from './errors.js';
+import { passFaults, TrapGuard } from './fatal.js';
 import { type CallState, installNbdkitCommand } from './nbdkit-command.js';
 
 const CONFIG_HELP = `script=<FILENAME>     (required) The Tcl script to run.
@@ -61,8 +62,12 @@ export class TclAdapter {
   /** Data procs declaring a trailing flags parameter. */
   private readonly takesFlags = new Set<FlaggedProc>();
   private readonly state: CallState = { connection: undefined, errno: undefined };
+  /** Every callback but load runs under it: see fatal.ts. */
+  private readonly guard: TrapGuard;
 
   constructor(private readonly host: PluginHost) {
+    this.guard = new TrapGuard(host, (error) => this.describeFault(error));
+    const g = <A extends unknown[], R>(callback: string, fn: (...args: A) => R) => this.guard.wrap(callback, fn);
     this.plugin = {
       name: 'tcl',
       longname: 'nbdkit Tcl plugin',
@@ -70,16 +75,23 @@ export class TclAdapter {
       config_help: CONFIG_HELP,
       magic_config_key: 'script',
       load: () => this.load(),
-      unload: () => this.unload(),
-      dump_plugin: () => this.dumpPlugin(),
-      config: (key, value) => this.config(key, value),
-      config_complete: () => this.configComplete(),
-      thread_model: () => this.threadModel(),
-      open: (readonly, connection) => this.open(readonly, connection),
-      close: (h) => this.close(h),
-      get_size: (h) => this.getSize(h),
-      pread: (h, buf, offset, flags) => this.pread(h, buf, offset, flags),
+      unload: g('unload', () => this.unload()),
+      dump_plugin: g('dump_plugin', () => this.dumpPlugin()),
+      config: g('config', (key: string, value: string) => this.config(key, value)),
+      config_complete: g('config_complete', () => this.configComplete()),
+      thread_model: g('thread_model', () => this.threadModel()),
+      open: g('open', (readonly: boolean, connection: ConnectionInfo) => this.open(readonly, connection)),
+      close: g('close', (h: Handle) => this.close(h)),
+      get_size: g('get_size', (h: Handle) => this.getSize(h)),
+      pread: g('pread', (h: Handle, buf: Uint8Array, offset: bigint, flags: number) =>
+        this.pread(h, buf, offset, flags)),
     };
+  }
+
+  /** The one-line reason for a fault that escaped the interpreter; the runtime records it. */
+  private describeFault(error: unknown): string {
+    if (this.runtime) return this.runtime.trapFrom(error).message;
+    return error instanceof Error ? error.message || error.name : String(error);
   }
 
   private get interp(): TclInterp {
@@ -191,7 +203,8 @@ export class TclAdapter {
     const interp = this.interp;
     const p = this.plugin;
     const has = (proc: string): boolean => interp.procExists(proc);
-    const bool = (callback: keyof typeof PROC_FOR_CALLBACK) => (h: Handle) => this.askBool(callback, h);
+    const g = <A extends unknown[], R>(callback: string, fn: (...args: A) => R) => this.guard.wrap(callback, fn);
+    const bool = (callback: keyof typeof PROC_FOR_CALLBACK) => g(callback, (h: Handle) => this.askBool(callback, h));
 
     if (has('can_write')) p.can_write = bool('can_write');
     if (has('can_flush')) p.can_flush = bool('can_flush');
@@ -201,24 +214,45 @@ export class TclAdapter {
     if (has('can_fast_zero')) p.can_fast_zero = bool('can_fast_zero');
     if (has('can_multi_conn')) p.can_multi_conn = bool('can_multi_conn');
     if (has('can_extents')) p.can_extents = bool('can_extents');
-    if (has('can_fua')) p.can_fua = (h) => modeOf('can_fua', this.askString('can_fua', h));
-    if (has('can_cache')) p.can_cache = (h) => modeOf('can_cache', this.askString('can_cache', h));
-    if (has('export_description')) p.export_description = (h) => this.askString('export_description', h);
-    if (has('block_size')) p.block_size = (h) => this.blockSize(h);
+    if (has('can_fua')) p.can_fua = g('can_fua', (h: Handle) => modeOf('can_fua', this.askString('can_fua', h)));
+    if (has('can_cache')) {
+      p.can_cache = g('can_cache', (h: Handle) => modeOf('can_cache', this.askString('can_cache', h)));
+    }
+    if (has('export_description')) {
+      p.export_description = g('export_description', (h: Handle) => this.askString('export_description', h));
+    }
+    if (has('block_size')) p.block_size = g('block_size', (h: Handle) => this.blockSize(h));
 
-    if (has('pwrite')) p.pwrite = (h, buf, offset, flags) => this.pwrite(h, buf, offset, flags);
-    if (has('plugin_flush')) p.flush = (h, flags) => this.flush(h, flags);
-    if (has('trim')) p.trim = (h, count, offset, flags) => this.ioCall('trim', 'trim', h, count, offset, flags);
-    if (has('zero')) p.zero = (h, count, offset, flags) => this.zero(h, count, offset, flags);
-    if (has('cache')) p.cache = (h, count, offset, flags) => this.ioCall('cache', 'cache', h, count, offset, flags);
-    if (has('extents')) p.extents = (h, count, offset, flags, sink) => this.extents(h, count, offset, flags, sink);
+    if (has('pwrite')) {
+      p.pwrite = g('pwrite', (h: Handle, buf: Uint8Array, offset: bigint, flags: number) =>
+        this.pwrite(h, buf, offset, flags));
+    }
+    if (has('plugin_flush')) p.flush = g('flush', (h: Handle, flags: number) => this.flush(h, flags));
+    if (has('trim')) {
+      p.trim = g('trim', (h: Handle, count: number, offset: bigint, flags: number) =>
+        this.ioCall('trim', 'trim', h, count, offset, flags));
+    }
+    if (has('zero')) {
+      p.zero = g('zero', (h: Handle, count: number, offset: bigint, flags: number) =>
+        this.zero(h, count, offset, flags));
+    }
+    if (has('cache')) {
+      p.cache = g('cache', (h: Handle, count: number, offset: bigint, flags: number) =>
+        this.ioCall('cache', 'cache', h, count, offset, flags));
+    }
+    if (has('extents')) {
+      p.extents = g('extents', (h: Handle, count: number, offset: bigint, flags: number, sink: ExtentSink) =>
+        this.extents(h, count, offset, flags, sink));
+    }
 
-    if (has('get_ready')) p.get_ready = () => this.global('get_ready', NO_OBJS);
-    if (has('after_fork')) p.after_fork = () => this.global('after_fork', NO_OBJS);
-    if (has('cleanup')) p.cleanup = () => this.global('cleanup', NO_OBJS);
-    if (has('preconnect')) p.preconnect = (readonly) => this.withArgs('preconnect', [readonly], () => undefined);
+    if (has('get_ready')) p.get_ready = g('get_ready', () => this.global('get_ready', NO_OBJS));
+    if (has('after_fork')) p.after_fork = g('after_fork', () => this.global('after_fork', NO_OBJS));
+    if (has('cleanup')) p.cleanup = g('cleanup', () => this.global('cleanup', NO_OBJS));
+    if (has('preconnect')) {
+      p.preconnect = g('preconnect', (readonly: boolean) => this.withArgs('preconnect', [readonly], () => undefined));
+    }
     if (has('list_exports')) {
-      p.list_exports = (readonly, tls) =>
+      p.list_exports = g('list_exports', (readonly: boolean, tls: boolean) =>
         this.withArgs('list_exports', [readonly, tls], () => {
           const result = this.interp.resultObj();
           try {
@@ -226,11 +260,11 @@ export class TclAdapter {
           } finally {
             this.interp.release(result);
           }
-        });
+        }));
     }
     if (has('default_export')) {
-      p.default_export = (readonly, tls) =>
-        this.withArgs('default_export', [readonly, tls], () => this.interp.resultString());
+      p.default_export = g('default_export', (readonly: boolean, tls: boolean) =>
+        this.withArgs('default_export', [readonly, tls], () => this.interp.resultString()));
     }
 
     for (const proc of Object.keys(ARGS_BEFORE_FLAGS) as FlaggedProc[]) {
@@ -281,6 +315,7 @@ export class TclAdapter {
     try {
       return this.interp.resultWide();
     } catch (error) {
+      passFaults(error);
       throw this.conversionFailure('get_size', `Tcl_GetWideIntFromObj: ${(error as Error).message}`);
     }
   }
@@ -293,6 +328,7 @@ export class TclAdapter {
     try {
       return this.interp.resultBool();
     } catch (error) {
+      passFaults(error);
       throw this.conversionFailure(callback, (error as Error).message);
     }
   }
@@ -312,6 +348,7 @@ export class TclAdapter {
     try {
       return blockSizeOf(this.interp, result);
     } catch (error) {
+      passFaults(error);
       throw this.conversionFailure('block_size', (error as Error).message);
     } finally {
       this.interp.release(result);
@@ -338,7 +375,14 @@ export class TclAdapter {
     const interp = this.interp;
     this.state.errno = undefined;
     this.state.connection = handle.connection;
-    const data = interp.newBytes(buf);
+    let data: TclObj;
+    try {
+      data = interp.newBytes(buf);
+    } catch (error) {
+      // The heap cannot hold the data: this write fails, and the interpreter is as it was.
+      passFaults(error);
+      throw reportedFailure((m) => this.host.error(m), 'pwrite', 'pwrite', error, 'ENOMEM');
+    }
     let code: number;
     try {
       code = this.io('pwrite', handle, data, buf.length, offset, flags);
@@ -395,6 +439,7 @@ export class TclAdapter {
     try {
       extents = extentsOf(interp, result);
     } catch (error) {
+      passFaults(error);
       throw this.conversionFailure('extents', (error as Error).message);
     } finally {
       interp.release(result);
@@ -475,6 +520,7 @@ export class TclAdapter {
     try {
       return then();
     } catch (error) {
+      passFaults(error);
       throw this.conversionFailure(proc, (error as Error).message);
     }
   }
@@ -493,7 +539,9 @@ export class TclAdapter {
     }
   }
 
+  /** Reports a failed call; a fault that escaped the interpreter is rethrown for the guard. */
   private failure(callback: string, proc: string, error: unknown): ReportedPluginError {
+    passFaults(error);
     return reportedFailure((m) => this.host.error(m), callback, proc, error, this.state.errno);
   }
 

@@ -18,10 +18,33 @@ export function trimErrorInfo(errorInfo: string, proc: string): string {
   return errorInfo;
 }
 
+/** Lines of a long errorInfo printed from its start and from its end. */
+const HEAD_LINES = 20;
+const TAIL_LINES = 8;
+const OMITTED = /^ {4}\.\.\. \((\d+) lines omitted\)$/;
+
+/**
+ * errorInfo cut to its first and last lines: a runaway recursion leaves three lines per level,
+ * and one failed request should not fill the log. (The runtime may have cut it already, with
+ * a line of the same form, whose count is added in.)
+ */
+export function abbreviateErrorInfo(errorInfo: string): string {
+  const lines = errorInfo.split('\n');
+  if (lines.length <= HEAD_LINES + TAIL_LINES + 1) return errorInfo;
+  const hidden = lines.slice(HEAD_LINES, lines.length - TAIL_LINES);
+  let omitted = hidden.length;
+  for (const line of hidden) {
+    const already = OMITTED.exec(line);
+    if (already) omitted += Number(already[1]) - 1;
+  }
+  return [...lines.slice(0, HEAD_LINES), `    ... (${omitted} lines omitted)`, ...lines.slice(-TAIL_LINES)].join('\n');
+}
+
 /** The text to print for a failure: errorInfo for a Tcl error, the message otherwise. */
 export function describeFailure(error: unknown, proc: string): { message: string; detail: string } {
   if (error instanceof TclError) {
-    return { message: error.message, detail: trimErrorInfo(error.errorInfo || error.message, proc) };
+    const detail = abbreviateErrorInfo(trimErrorInfo(error.errorInfo || error.message, proc));
+    return { message: error.message, detail };
   }
   const message = error instanceof Error ? error.message : String(error);
   return { message, detail: message };
