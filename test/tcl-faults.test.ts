@@ -1,0 +1,234 @@
+/**
+ * Interpreter faults in Tcl plugins, seen by a real client (libnbd's Python bindings): a Tcl
+ * error, runaway recursion (also through eval/uplevel/subst, and with the recursion limit
+ * raised) and Tcl's own out-of-memory errors fail that request only; a fault that escapes the
+ * interpreter (the JavaScript stack running out under C recursion, a Tcl_Panic's abort) fails
+ * that request, is reported on one line, and every later request and connection gets an error,
+ * at once, from a server that keeps running. The faults are chosen by the read offset: see
+ * fixtures/tcl/faults.tcl.
+ */
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ROOT, run, type RunningServer, startServer } from './helpers/server.js';
+
+const SCRIPT = join(ROOT, 'test', 'fixtures', 'tcl', 'faults.tcl');
+
+const FAULT = {
+  error: 0x10000,
+  runaway: 0x20000,
+  throughEval: 0x30000,
+  raisedLimit: 0x40000,
+  tooBig: 0x50000,
+  exhaustMemory: 0x60000,
+  hoardMemory: 0x70000,
+  releaseMemory: 0x80000,
+  cRecursion: 0x90000,
+  panicMemory: 0xa0000,
+} as const;
+
+const FATAL = 'tcl: the interpreter suffered a fatal error in pread';
+
+/** 512-byte reads, or writes of `length` bytes of one byte value. */
+type Step = ['r', number] | ['w', number, number, number];
+interface Outcome {
+  ok: boolean;
+  errno?: string;
+  /** Hex of the 512 bytes read. */
+  data?: string;
+}
+
+async function session(uri: string, steps: Step[]): Promise<Outcome[]> {
+  const program = `
+import json, nbd, sys
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+out = []
+for step in json.loads(sys.argv[2]):
+    try:
+        if step[0] == 'r':
+            out.append({'ok': True, 'data': h.pread(512, step[1]).hex()})
+        else:
+            h.pwrite(bytes([step[2]]) * step[3], step[1])
+            out.append({'ok': True})
+    except nbd.Error as e:
+        out.append({'ok': False, 'errno': e.errno})
+print(json.dumps(out))
+`;
+  const result = await run('/usr/bin/python3', ['-c', program, uri, JSON.stringify(steps)], { timeoutMs: 60_000 });
+  if (result.code !== 0) throw new Error(`client failed (${result.code}):\n${result.stderr}`);
+  return JSON.parse(result.stdout.toString()) as Outcome[];
+}
+
+/** A fresh connection: answered with an error (at the handshake or on a read), or served. */
+async function freshConnection(uri: string): Promise<string> {
+  const program = `
+import nbd, sys
+h = nbd.NBD()
+try:
+    h.connect_uri(sys.argv[1])
+except nbd.Error as e:
+    print('handshake refused')
+    sys.exit(0)
+try:
+    h.pread(512, 0)
+    print('read succeeded')
+except nbd.Error as e:
+    print('read failed: %s' % e.errno)
+`;
+  const result = await run('/usr/bin/python3', ['-c', program, uri], { timeoutMs: 30_000 });
+  if (result.code !== 0) throw new Error(`client failed (${result.code}):\n${result.stderr}`);
+  return result.stdout.toString().trim();
+}
+
+/** The fixture's initial contents: byte i of the disk is i % 251. */
+function pattern(offset: number): string {
+  return Buffer.from(Array.from({ length: 512 }, (_, i) => (offset + i) % 251)).toString('hex');
+}
+
+const filled = (value: number): string => Buffer.alloc(512, value).toString('hex');
+
+const servers: RunningServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+});
+
+async function serve(): Promise<RunningServer> {
+  const server = await startServer(['tcl', SCRIPT]);
+  servers.push(server);
+  return server;
+}
+
+const running = (server: RunningServer): boolean => server.process.exitCode === null && server.process.signalCode === null;
+
+/** A read, then the fatal fault, then requests that must all fail without entering Tcl. */
+function faultThenMore(fault: number): Step[] {
+  return [
+    ['r', 0],
+    ['r', fault],
+    ['r', 0],
+    ['w', 0, 0x55, 512],
+    ['r', 0x8000],
+  ];
+}
+
+const FAILED_THEN_REFUSED: Outcome[] = [
+  { ok: true, data: pattern(0) },
+  { ok: false, errno: 'EIO' },
+  { ok: false, errno: 'EIO' },
+  { ok: false, errno: 'EIO' },
+  { ok: false, errno: 'EIO' },
+];
+
+/** After a fatal fault: new connections fail too, the report is one line, the server runs on. */
+async function expectRefusing(server: RunningServer, reason: RegExp): Promise<void> {
+  expect(['handshake refused', 'read failed: EIO']).toContain(await freshConnection(server.uri));
+  expect(['handshake refused', 'read failed: EIO']).toContain(await freshConnection(server.uri));
+  expect(running(server)).toBe(true);
+
+  // One line, and nothing else: no "Aborted()", no panic text of its own.
+  const lines = server.stderr().trim().split('\n');
+  expect(lines.filter((line) => line.includes(FATAL))).toHaveLength(1);
+  expect(lines.find((line) => line.includes(FATAL))).toMatch(reason);
+  expect(lines.length).toBeLessThan(3);
+  expect(server.stderr()).not.toContain('Aborted');
+  // close, cleanup and unload do not enter the failed interpreter: a clean exit.
+  servers.splice(servers.indexOf(server), 1);
+  expect(await server.stop()).toBe(0);
+}
+
+describe('Tcl plugin faults', () => {
+  it('an error, runaway recursion and an oversized string fail that request only', async () => {
+    const server = await serve();
+    const outcomes = await session(server.uri, [
+      ['r', 0],
+      ['w', 0x1000, 0xaa, 512],
+      ['r', FAULT.error],
+      ['r', 0x1000],
+      ['r', FAULT.runaway],
+      ['r', 0],
+      ['r', FAULT.throughEval],
+      ['r', 0x1000],
+      ['r', FAULT.raisedLimit],
+      ['r', 0],
+      ['r', FAULT.tooBig],
+      ['r', 0x1000],
+      ['r', 0x8000],
+    ]);
+    expect(outcomes).toEqual([
+      { ok: true, data: pattern(0) },
+      { ok: true },
+      { ok: false, errno: 'EIO' },
+      { ok: true, data: filled(0xaa) },
+      { ok: false, errno: 'EIO' },
+      { ok: true, data: pattern(0) },
+      { ok: false, errno: 'EIO' },
+      { ok: true, data: filled(0xaa) },
+      { ok: false, errno: 'EIO' },
+      { ok: true, data: pattern(0) },
+      { ok: false, errno: 'EIO' },
+      { ok: true, data: filled(0xaa) },
+      { ok: true, data: pattern(0x8000) },
+    ]);
+    const stderr = server.stderr();
+    expect(stderr).toContain('pread: plain failure');
+    expect(stderr.split('pread: too many nested evaluations (infinite loop?)')).toHaveLength(4);
+    expect(stderr).toContain('"uplevel 1 [list through_eval [incr n]] "');
+    expect(stderr).toContain('pread: result exceeds max size for a Tcl value');
+    expect(stderr).not.toContain('fatal error');
+    // Three lines per level of recursion (a million levels with the raised limit) are cut to a
+    // few dozen per failure.
+    expect(stderr).toMatch(/\.\.\. \(\d{6,} lines omitted\)/);
+    expect(stderr.split('\n').length).toBeLessThan(200);
+    expect(await freshConnection(server.uri)).toBe('read succeeded');
+  }, 60_000);
+
+  it('running out of memory fails that request (EIO, or ENOMEM for a write), and the server goes on', async () => {
+    const server = await serve();
+    const half = 512 * 1024;
+    const outcomes = await session(server.uri, [
+      ['w', 0, 0x11, half],
+      // string repeat until the heap cannot grow: Tcl's own "out of memory" error.
+      ['r', FAULT.exhaustMemory],
+      ['r', 0],
+      // The heap full to within 128 KiB, and kept so.
+      ['r', FAULT.hoardMemory],
+      // The write's data cannot become a Tcl byte array.
+      ['w', 0, 0x22, half],
+      ['r', 0],
+      ['r', FAULT.releaseMemory],
+      ['w', 0, 0x33, half],
+      ['r', 0],
+      ['r', half - 512],
+    ]);
+    expect(outcomes).toEqual([
+      { ok: true },
+      { ok: false, errno: 'EIO' },
+      { ok: true, data: filled(0x11) },
+      { ok: true, data: filled(0x11) },
+      { ok: false, errno: 'ENOMEM' },
+      { ok: true, data: filled(0x11) },
+      { ok: true, data: pattern(FAULT.releaseMemory) },
+      { ok: true },
+      { ok: true, data: filled(0x33) },
+      { ok: true, data: filled(0x33) },
+    ]);
+    const stderr = server.stderr();
+    expect(stderr).toContain('pread: string size overflow, out of memory allocating');
+    expect(stderr).toContain('pwrite: not enough memory for 524288 bytes');
+    expect(stderr).not.toContain('unable to');
+    expect(stderr).not.toContain('fatal error');
+    expect(running(server)).toBe(true);
+  }, 60_000);
+
+  it('C recursion running the JavaScript stack out fails that request, is reported once, then all is refused', async () => {
+    const server = await serve();
+    expect(await session(server.uri, faultThenMore(FAULT.cRecursion))).toEqual(FAILED_THEN_REFUSED);
+    await expectRefusing(server, /in pread \(Maximum call stack size exceeded\); refusing further requests$/);
+  }, 60_000);
+
+  it('a Tcl_Panic when the heap cannot grow fails that request, is reported once with its message, then all is refused', async () => {
+    const server = await serve();
+    expect(await session(server.uri, faultThenMore(FAULT.panicMemory))).toEqual(FAILED_THEN_REFUSED);
+    await expectRefusing(server, /in pread \(Tcl panic: unable to (re)?alloc \d+ bytes\); refusing further requests$/);
+  }, 60_000);
+});
