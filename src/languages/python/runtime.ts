@@ -13,7 +13,9 @@ import type { PyDict, PyProxy } from 'pyodide/ffi';
 import { logDebug, logRaw, PROGRAM } from '../../host/log.js';
 import { GLUE, GLUE_FILENAME, SNAPSHOT_PRELUDE } from './glue.js';
 import { mountHostDirectories, syncHostDescriptor } from './host-fs.js';
-import { discardSnapshot, readSnapshot, snapshotPath, writeSnapshot } from './snapshot-cache.js';
+import { loadFromSnapshot } from './snapshot-boot.js';
+import { discardSnapshot, snapshotPath, writeSnapshot } from './snapshot-cache.js';
+import { encodeSnapshot, SnapshotFile } from './snapshot-format.js';
 
 /**
  * The services the glue calls back into (`_host` in glue.ts). "Nothing" is undefined, which
@@ -127,20 +129,19 @@ interface Builtins {
 const BASE_CONFIG = { stdin: (): null => null } as const;
 
 async function bootFromSnapshot(path: string): Promise<PyodideAPI | undefined> {
-  // Read while pyodide compiles its WASM: loadPyodide accepts the snapshot as a promise.
   if (!existsSync(path)) return undefined;
-  const snapshot = readSnapshot(path).then((data) => {
-    if (!data) throw new Error('cannot read it');
-    return data;
-  });
+  let file: SnapshotFile | undefined;
   try {
-    const pyodide = await loadPyodide({ ...BASE_CONFIG, _loadSnapshot: snapshot });
+    file = SnapshotFile.open(path);
+    const pyodide = await loadFromSnapshot(file, BASE_CONFIG);
     pyodide.runPython('1');
     return pyodide;
   } catch (error) {
     logDebug(`python: snapshot ${path} unusable (${error instanceof Error ? error.message : String(error)}), rebuilding`);
     discardSnapshot(path);
     return undefined;
+  } finally {
+    file?.close();
   }
 }
 
@@ -149,7 +150,7 @@ async function bootCold(path: string): Promise<PyodideAPI> {
     `(a few seconds); later starts reuse ${path}`);
   const pyodide = await loadPyodide({ ...BASE_CONFIG, _makeSnapshot: true });
   prepareInterpreter(pyodide);
-  const failure = writeSnapshot(path, pyodide.makeMemorySnapshot());
+  const failure = writeSnapshot(path, encodeSnapshot(pyodide.makeMemorySnapshot()));
   if (failure) logDebug(`python: could not save the snapshot: ${failure}`);
   return pyodide;
 }
@@ -158,6 +159,15 @@ async function bootCold(path: string): Promise<PyodideAPI> {
 function snapshotsDisabled(): boolean {
   const value = process.env.NBDKIT_TS_PYTHON_SNAPSHOT;
   return value === '0' || value === 'no' || value === 'off';
+}
+
+/**
+ * pyodide's loader leaves its WASM binary (about 10 MB) reachable from the module, through the
+ * instantiation hook it installed; the module is compiled and instantiated by now.
+ */
+function releaseLoaderBuffers(pyodide: PyodideAPI): void {
+  const module = (pyodide as unknown as { _module: { instantiateWasm?: unknown } })._module;
+  delete module.instantiateWasm;
 }
 
 export interface PythonRuntime {
@@ -177,6 +187,7 @@ export async function startPython(host: HostModule, stdout: StdoutRoute, stderr:
   } else {
     pyodide = (await bootFromSnapshot(path)) ?? (await bootCold(path));
   }
+  releaseLoaderBuffers(pyodide);
   pyodide.setStdout({ write: (buffer: Uint8Array) => stdout.write(buffer), isatty: false });
   pyodide.setStderr({ write: (buffer: Uint8Array) => stderr.write(buffer), isatty: false });
   pyodide.FS.chdir('/');

@@ -3,15 +3,18 @@
  *
  * A snapshot is the WASM memory of a freshly booted interpreter with a few standard modules
  * imported: it holds no plugin state, so one file serves every script. It lives in the user's
- * cache directory, named after the pyodide version and a hash of what went into it, so a
- * different pyodide or prelude never picks up a stale one. Writes go to a temporary file that is
- * renamed into place, so a reader sees either a whole snapshot or none.
+ * cache directory, named after the pyodide version, the file format (snapshot-format.ts) and a
+ * hash of what went into it, so a different pyodide, format or prelude never picks up a stale
+ * one. Writes go to a temporary file that is renamed into place, so a reader sees either a whole
+ * snapshot or none.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+
+/** Bumped whenever the file's layout changes. */
+const FORMAT = 'sparse-1';
 
 /** The cache directory for nbdkit-ts: $XDG_CACHE_HOME/nbdkit-ts or ~/.cache/nbdkit-ts. */
 export function cacheDirectory(env: NodeJS.ProcessEnv = process.env): string {
@@ -23,20 +26,10 @@ export function cacheDirectory(env: NodeJS.ProcessEnv = process.env): string {
 /** The snapshot file for this pyodide version and this prelude. */
 export function snapshotPath(pyodideVersion: string, prelude: string, env: NodeJS.ProcessEnv = process.env): string {
   const digest = createHash('sha256')
-    .update(`${pyodideVersion}\0${process.arch}\0${prelude}`)
+    .update(`${FORMAT}\0${pyodideVersion}\0${process.arch}\0${prelude}`)
     .digest('hex')
     .slice(0, 16);
   return join(cacheDirectory(env), `pyodide-${pyodideVersion}-${digest}.snapshot`);
-}
-
-/** The cached snapshot, or undefined when there is none (or it cannot be read). */
-export async function readSnapshot(path: string): Promise<Uint8Array | undefined> {
-  try {
-    const data = await readFile(path);
-    return data.length > 0 ? data : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Store a snapshot atomically. Failure only costs the next start its speed, so it is not fatal. */
