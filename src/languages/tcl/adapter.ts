@@ -142,7 +142,7 @@ export class TclAdapter {
     try {
       interp.evalFile(path);
     } catch (error) {
-      if (!(error instanceof TclError)) throw startupFailure('could not load Tcl script', path, error);
+      if (!(error instanceof TclError)) throw startupFailure(`could not load Tcl script: ${path}`, path, error);
       // errorInfo repeats the message on its first line; the rest says where.
       const where = error.errorInfo.startsWith(error.message) ? error.errorInfo.slice(error.message.length) : '';
       const line = error.line !== undefined ? `line ${error.line}: ` : '';
