@@ -7,8 +7,8 @@
  * byte strings they are, and the hot path allocates nothing on the WASM side.
  */
 import { createRequire } from 'node:module';
-import { setFlagsFromString } from 'node:v8';
 import { logDebug, logRaw } from '../../host/log.js';
+import { delayWasmTierUp } from '../wasm-tiering.js';
 import { PluginError } from '../../host/plugin.js';
 
 // require() rather than import: an ESM import of this CommonJS bundle makes Node scan its
@@ -189,35 +189,6 @@ async function routeConsole<T>(create: () => Promise<T>): Promise<T> {
     console.log = log;
     console.error = error;
   }
-}
-
-/**
- * How much WebAssembly a function runs before V8 recompiles it with its optimising compiler,
- * in V8's rough units of bytes executed (V8 11's default is 1,800,000; the flag is an int32).
- *
- * The function that matters is the Lua interpreter loop (luaV_execute, 22 KB of WebAssembly):
- * optimising it takes V8 70-110 ms of CPU and 10-17 MiB of compiler memory, and at the default
- * budget that happens after a few hundred Lua instructions: during start-up (the io prelude
- * and the script's main chunk), or in the first requests of a transfer, when the server's own
- * buffers are at their peak. A request of a file-backed plugin runs a few dozen Lua
- * instructions and spends its time in system calls and memory copies, which the baseline
- * compiler runs as fast, so it gains nothing. At this budget the loop is optimised after about
- * 100,000 instructions: a plugin that computes in Lua gets there within ~0.1 s of work, one
- * that moves data rarely or never does.
- */
-const WASM_TIERING_BUDGET = 2_000_000_000;
-
-/**
- * Raise V8's tier-up budget before the Lua module is instantiated (each instance takes its
- * per-function budgets from the flag when it is created). Left alone when the user chose a
- * budget, and on V8 versions not known to have the flag (an unknown flag prints an error).
- */
-function delayWasmTierUp(): void {
-  const major = Number(process.versions.v8.split('.')[0]);
-  if (!(major >= 10 && major <= 14)) return;
-  const userFlags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  if (userFlags.some((flag) => /^--wasm[-_]tiering[-_]budget/.test(flag))) return;
-  setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
 }
 
 const utf8 = new TextEncoder();

@@ -9,6 +9,7 @@
  * defaults for the rest.
  */
 import { writeSync } from 'node:fs';
+import { delayWasmTierUp } from '../wasm-tiering.js';
 import {
   loadTcl,
   TCL_OK,
@@ -102,6 +103,7 @@ export class TclAdapter {
   // --- start-up ---
 
   private async load(): Promise<void> {
+    delayWasmTierUp();
     const runtime = await loadTcl();
     // Under -s the process's stdout is the NBD socket: the script's stdout goes to stderr
     // (dump_plugin captures it separately).
