@@ -9,6 +9,16 @@ import type { ExtentSink, Plugin } from '../src/host/plugin.js';
 import { CacheMode, Flag, FuaMode, PluginError, ThreadModel } from '../src/host/plugin.js';
 import { connection, testHost } from './fixtures/sh/host.js';
 
+/** The error a callback failed with (sync or async), or undefined if it succeeded. */
+async function rejection(result: unknown): Promise<unknown> {
+  try {
+    await result;
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+}
+
 const loaded: Plugin[] = [];
 const scratch: string[] = [];
 
@@ -95,17 +105,17 @@ describe('eval plugin', () => {
       zero: 'echo enotsup >&2; exit 1',
     });
     const h = await p.open(false, connection());
-    const err = await p.pread(h, new Uint8Array(1), 0n, 0).then(() => undefined, (e: unknown) => e);
+    const err = await rejection(p.pread(h, new Uint8Array(1), 0n, 0));
     expect(err).toBeInstanceOf(PluginError);
     expect((err as PluginError).errno).toBe('ENOSPC');
     expect((err as PluginError).message).toMatch(/pread: Out of space$/);
-    const err2 = (await p.pwrite!(h, new Uint8Array(1), 0n, 0).catch((e: unknown) => e)) as PluginError;
+    const err2 = (await rejection(p.pwrite!(h, new Uint8Array(1), 0n, 0))) as PluginError;
     expect(err2.errno).toBe('EIO');
     expect(err2.message).toMatch(/EINVALID thing$/);
-    const err3 = (await p.trim!(h, 1, 0n, 0).catch((e: unknown) => e)) as PluginError;
+    const err3 = (await rejection(p.trim!(h, 1, 0n, 0))) as PluginError;
     expect(err3.errno).toBe('EIO');
     expect(err3.message).toMatch(/did not print an error message/);
-    const err4 = (await p.zero!(h, 1, 0n, 0).catch((e: unknown) => e)) as PluginError;
+    const err4 = (await rejection(p.zero!(h, 1, 0n, 0))) as PluginError;
     expect(err4.errno).toBe('ENOTSUP');
   });
 
@@ -131,7 +141,7 @@ describe('eval plugin', () => {
     expect(await p.can_write!(h)).toBe(false);
     expect(await p.is_rotational!(h)).toBe(true);
     expect(await p.can_multi_conn!(h)).toBe(false);
-    const err = (await p.pread(h, new Uint8Array(1), 0n, 0).catch((e: unknown) => e)) as PluginError;
+    const err = (await rejection(p.pread(h, new Uint8Array(1), 0n, 0))) as PluginError;
     expect(err.message).toMatch(/pread method returned unexpected code \(3\/false\)/);
   });
 

@@ -6,6 +6,7 @@
  * a server that keeps running. The faults are chosen by the read offset: see
  * fixtures/lua/faults.lua.
  */
+import { filled, freshConnection, type Outcome, pattern, session, type Step } from './helpers/fault-session.js';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,64 +27,6 @@ const FAULT = {
 
 const FATAL_LINE = 'lua: the interpreter suffered a fatal error in pread (Maximum call stack size exceeded); refusing further requests';
 
-/** 512-byte reads, or writes of `length` bytes of one byte value. */
-type Step = ['r', number] | ['w', number, number, number];
-interface Outcome {
-  ok: boolean;
-  errno?: string;
-  /** Hex of the 512 bytes read. */
-  data?: string;
-}
-
-async function session(uri: string, steps: Step[]): Promise<Outcome[]> {
-  const program = `
-import json, nbd, sys
-h = nbd.NBD()
-h.connect_uri(sys.argv[1])
-out = []
-for step in json.loads(sys.argv[2]):
-    try:
-        if step[0] == 'r':
-            out.append({'ok': True, 'data': h.pread(512, step[1]).hex()})
-        else:
-            h.pwrite(bytes([step[2]]) * step[3], step[1])
-            out.append({'ok': True})
-    except nbd.Error as e:
-        out.append({'ok': False, 'errno': e.errno})
-print(json.dumps(out))
-`;
-  const result = await run('/usr/bin/python3', ['-c', program, uri, JSON.stringify(steps)], { timeoutMs: 60_000 });
-  if (result.code !== 0) throw new Error(`client failed (${result.code}):\n${result.stderr}`);
-  return JSON.parse(result.stdout.toString()) as Outcome[];
-}
-
-/** A fresh connection after a trap: answered with an error (at the handshake or on a read). */
-async function freshConnection(uri: string): Promise<string> {
-  const program = `
-import nbd, sys
-h = nbd.NBD()
-try:
-    h.connect_uri(sys.argv[1])
-except nbd.Error as e:
-    print('handshake refused')
-    sys.exit(0)
-try:
-    h.pread(512, 0)
-    print('read succeeded')
-except nbd.Error as e:
-    print('read failed: %s' % e.errno)
-`;
-  const result = await run('/usr/bin/python3', ['-c', program, uri], { timeoutMs: 30_000 });
-  if (result.code !== 0) throw new Error(`client failed (${result.code}):\n${result.stderr}`);
-  return result.stdout.toString().trim();
-}
-
-/** The fixture's initial contents: byte i of the disk is i % 251. */
-function pattern(offset: number): string {
-  return Buffer.from(Array.from({ length: 512 }, (_, i) => (offset + i) % 251)).toString('hex');
-}
-
-const filled = (value: number): string => Buffer.alloc(512, value).toString('hex');
 
 interface Server {
   uri: string;
