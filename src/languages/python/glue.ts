@@ -47,10 +47,18 @@ for _name, _value in (
     setattr(nbdkit, _name, _value)
 
 
-class _State:
-    last_error = 0
-    # The buffer the running API 2 pread was given (see preadv below).
-    pread_buffer = None
+class _RequestState:
+    # An instance, not class attributes: every request sets these, and assigning to a class
+    # attribute invalidates CPython's type caches (about 0.1 us each).
+    __slots__ = ('last_error', 'pread_buffer')
+
+    def __init__(self):
+        self.last_error = 0
+        # The buffer the running API 2 pread was given (see preadv below).
+        self.pread_buffer = None
+
+
+_State = _RequestState()
 
 
 def _expect(value, kind, func):

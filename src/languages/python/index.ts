@@ -111,9 +111,11 @@ function lookupDispatchers(glue: PyDict, pyodide: PyodideAPI): Dispatchers {
   return d as unknown as Dispatchers;
 }
 
+const MAX_SAFE_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** Offsets cross as numbers; beyond 2^53 (no real disk) as decimal strings the glue converts. */
 function offsetArg(offset: bigint): number | string {
-  return offset <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(offset) : offset.toString();
+  return offset <= MAX_SAFE_OFFSET ? Number(offset) : offset.toString();
 }
 
 /** The callbacks a script may define beyond the required ones, all exposed only when defined. */
