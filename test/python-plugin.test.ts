@@ -54,6 +54,10 @@ describe('python plugin start-up', () => {
     expect(first.code).toBe(0);
     expect(first.stderr).toMatch(/first start/);
     expect(snapshots()).toHaveLength(1);
+    // Stored sparse (snapshot-format.ts): well under the interpreter's 30 MB of memory.
+    const stored = readFileSync(join(work, 'cache', 'nbdkit-ts', snapshots()[0]));
+    expect(stored.subarray(0, 16).toString('latin1')).toBe('nbdkit-ts pysnp1');
+    expect(stored.length).toBeLessThan(new DataView(stored.buffer, stored.byteOffset).getFloat64(24, true));
     const out = first.stdout.toString();
     expect(out).toMatch(/^python_version=3\.\d+\.\d+$/m);
     expect(out).toMatch(/^nbdkit_python_maximum_api_version=2$/m);
