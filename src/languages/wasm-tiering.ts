@@ -23,10 +23,10 @@ const WASM_TIERING_BUDGET = 2_000_000_000;
  * per-function budgets from the flag when it is created). Left alone when the user chose a
  * budget, and on V8 versions not known to have the flag (an unknown flag prints an error).
  */
-export function delayWasmTierUp(): void {
+export function delayWasmTierUp(budget = WASM_TIERING_BUDGET): void {
   const major = Number(process.versions.v8.split('.')[0]);
   if (!(major >= 10 && major <= 14)) return;
   const userFlags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
   if (userFlags.some((flag) => /^--wasm[-_]tiering[-_]budget/.test(flag))) return;
-  setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
+  setFlagsFromString(`--wasm-tiering-budget=${budget}`);
 }

@@ -7,8 +7,8 @@
  * ever enter a snapshot: stdio routing, the host's directories, the host services the glue calls
  * back into, the real environment and working directory.
  */
+import { delayWasmTierUp } from '../wasm-tiering.js';
 import { existsSync, writeSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
 import { loadPyodide, version as pyodideVersion, type PyodideAPI } from 'pyodide';
 import type { PyDict, PyProxy } from 'pyodide/ffi';
 import { logDebug, logRaw, PROGRAM } from '../../host/log.js';
@@ -157,26 +157,11 @@ async function bootCold(path: string): Promise<PyodideAPI> {
 }
 
 /**
- * V8 runs WASM functions as baseline code first and recompiles the hot ones with its optimising
- * compiler in the background. At the default threshold, interpreter start-up alone makes dozens
- * of CPython's largest functions "hot": about a quarter of a second of background compilation
- * (and 10 MB of its working memory) competing with the first requests on a small machine, for
- * code most of which requests never run. At about 11 times the default, start-up CPU fell by a
- * sixth and file-backed throughput did not change, while a script computing in Python (a loop
- * over every byte) kept its full speed; the 2,000,000,000 that ../wasm-tiering.ts gives Lua and
- * Tcl matched it on start-up and I/O but left such a script 8-20% slower after seconds of work.
- * The flag is read when a module is instantiated, so setting it now affects pyodide; a budget
- * the user gave (node --wasm-tiering-budget, NODE_OPTIONS) is left alone, and so are V8
- * versions not known to have the flag (an unknown flag prints an error).
+ * Python's WebAssembly tier-up budget (see ../wasm-tiering.ts). At about 11 times V8's default,
+ * start-up CPU fell by a sixth and file-backed throughput did not change, while a script
+ * computing in Python (a loop over every byte) kept its full speed; the budget Lua and Tcl use
+ * matched it on start-up and I/O but left such a script 8-20% slower after seconds of work.
  */
-function raiseTieringBudget(): void {
-  const major = Number(process.versions.v8.split('.')[0]);
-  if (!(major >= 10 && major <= 14)) return;
-  const userFlags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  if (userFlags.some((flag) => /^--wasm[-_]tiering[-_]budget/.test(flag))) return;
-  setFlagsFromString(`--wasm-tiering-budget=${TIERING_BUDGET}`);
-}
-
 const TIERING_BUDGET = 20_000_000;
 
 /** Snapshots can be turned off (for debugging the adapter, or a read-only home). */
@@ -203,7 +188,7 @@ export interface PythonRuntime {
 /** A booted interpreter with the glue bound to this process, ready to run a script. */
 export async function startPython(host: HostModule, stdout: StdoutRoute, stderr: StderrRoute): Promise<PythonRuntime> {
   const started = performance.now();
-  raiseTieringBudget();
+  delayWasmTierUp(TIERING_BUDGET);
   const path = snapshotPath(pyodideVersion, SNAPSHOT_PRELUDE + GLUE);
   let pyodide: PyodideAPI | undefined;
   if (snapshotsDisabled()) {
