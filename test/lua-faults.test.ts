@@ -6,13 +6,13 @@
  * a server that keeps running. The faults are chosen by the read offset: see
  * fixtures/lua/faults.lua.
  */
-import { filled, freshConnection, type Outcome, pattern, session, type Step } from './helpers/fault-session.js';
+import { filled, freshConnection, pattern, session } from './helpers/fault-session.js';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, CLIENT_ENV, ROOT, run, startServer } from './helpers/server.js';
+import { CLI, CLIENT_ENV, ROOT, startServer } from './helpers/server.js';
 
 const SCRIPT = join(ROOT, 'test', 'fixtures', 'lua', 'faults.lua');
 

@@ -10,7 +10,7 @@
 import { filled, freshConnection, type Outcome, pattern, session, type Step } from './helpers/fault-session.js';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT, run, type RunningServer, startServer } from './helpers/server.js';
+import { ROOT, type RunningServer, startServer } from './helpers/server.js';
 
 const SCRIPT = join(ROOT, 'test', 'fixtures', 'tcl', 'faults.tcl');
 

@@ -16,7 +16,6 @@ import {
   BASE_ALLOCATION_ID,
   Command,
   CommandFlag,
-  MAX_REQUEST_SIZE,
   REQUEST_MAGIC,
   ReplyFlag,
   ReplyType,
