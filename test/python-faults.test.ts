@@ -6,9 +6,10 @@
  * server that keeps running. The faults are chosen by the read offset: see
  * fixtures/python/faults.py.
  */
+import { filled, freshConnection, pattern, session } from './helpers/fault-session.js';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT, run, startServer, type RunningServer } from './helpers/server.js';
+import { ROOT, startServer, type RunningServer } from './helpers/server.js';
 
 const SCRIPT = join(ROOT, 'test', 'fixtures', 'python', 'faults.py');
 
@@ -23,67 +24,6 @@ const FAULT = {
 
 const FATAL_LINE = 'python: the interpreter suffered a fatal error in pread (Maximum call stack size exceeded); refusing further requests';
 
-type Step = ['r', number] | ['w', number, number];
-interface Outcome {
-  ok: boolean;
-  errno?: string;
-  /** Hex of the 512 bytes read. */
-  data?: string;
-}
-
-/** Run the steps over one connection: 512-byte reads, or 512-byte writes of one byte value. */
-async function session(uri: string, steps: Step[]): Promise<Outcome[]> {
-  const program = `
-import json, nbd, sys
-h = nbd.NBD()
-h.connect_uri(sys.argv[1])
-out = []
-for step in json.loads(sys.argv[2]):
-    try:
-        if step[0] == 'r':
-            out.append({'ok': True, 'data': h.pread(512, step[1]).hex()})
-        else:
-            h.pwrite(bytes([step[2]]) * 512, step[1])
-            out.append({'ok': True})
-    except nbd.Error as e:
-        out.append({'ok': False, 'errno': e.errno})
-print(json.dumps(out))
-`;
-  const result = await run('/usr/bin/python3', ['-c', program, uri, JSON.stringify(steps)], { timeoutMs: 60_000 });
-  if (result.code !== 0) throw new Error(`client failed (${result.code}):\n${result.stderr}`);
-  return JSON.parse(result.stdout.toString()) as Outcome[];
-}
-
-/**
- * A fresh connection after the interpreter failed: it must be answered with an error, either at
- * the handshake (open is refused) or on its first read, and never hang.
- */
-async function freshConnection(uri: string): Promise<string> {
-  const program = `
-import nbd, sys
-h = nbd.NBD()
-try:
-    h.connect_uri(sys.argv[1])
-except nbd.Error as e:
-    print('handshake refused')
-    sys.exit(0)
-try:
-    h.pread(512, 0)
-    print('read succeeded')
-except nbd.Error as e:
-    print('read failed: %s' % e.errno)
-`;
-  const result = await run('/usr/bin/python3', ['-c', program, uri], { timeoutMs: 30_000 });
-  if (result.code !== 0) throw new Error(`client failed (${result.code}):\n${result.stderr}`);
-  return result.stdout.toString().trim();
-}
-
-/** The fixture's initial contents: byte i of the disk is i % 251. */
-function pattern(offset: number): string {
-  return Buffer.from(Array.from({ length: 512 }, (_, i) => (offset + i) % 251)).toString('hex');
-}
-
-const filled = (value: number): string => Buffer.alloc(512, value).toString('hex');
 
 const servers: RunningServer[] = [];
 afterEach(async () => {
@@ -101,7 +41,7 @@ describe('python plugin faults', () => {
     const server = await serve();
     const outcomes = await session(server.uri, [
       ['r', 0],
-      ['w', 0x1000, 0xaa],
+      ['w', 0x1000, 0xaa, 512],
       ['r', FAULT.exception],
       ['r', 0x1000],
       ['r', FAULT.recursionError],
@@ -140,7 +80,7 @@ describe('python plugin faults', () => {
         ['r', 0],
         ['r', offset],
         ['r', 0],
-        ['w', 0, 0x55],
+        ['w', 0, 0x55, 512],
         ['r', 0x8000],
       ]);
       expect(outcomes).toEqual([
