@@ -2,7 +2,7 @@
  * Where each plugin name is implemented, and how a script path picks its language.
  * Modules are imported lazily so that serving a memory disk never loads pyodide.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { PluginFactory } from './plugin.js';
 
@@ -36,6 +36,17 @@ export async function loadPluginFactory(name: string): Promise<PluginFactory> {
   return module.default;
 }
 
+/** The first bytes of a file (scripts can be large; the #! line is all that matters). */
+function readHead(path: string, length: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    return buffer.toString('latin1', 0, readSync(fd, buffer, 0, length, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 const LANGUAGE_BY_EXTENSION: Readonly<Record<string, string>> = {
   '.lua': 'lua',
   '.py': 'python',
@@ -51,9 +62,9 @@ const LANGUAGE_BY_EXTENSION: Readonly<Record<string, string>> = {
  * Returns undefined when neither says.
  */
 export function languageOfScript(path: string): string | undefined {
-  let head = '';
+  let head: string;
   try {
-    head = readFileSync(path, { encoding: 'latin1', flag: 'r' }).slice(0, 256);
+    head = readHead(path, 256);
   } catch {
     return undefined;
   }
