@@ -6,13 +6,10 @@
  * a server that keeps running. The faults are chosen by the read offset: see
  * fixtures/lua/faults.lua.
  */
-import { filled, freshConnection, pattern, session } from './helpers/fault-session.js';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { faultsThenGoodReads, filled, freshConnection, pattern, session } from './helpers/fault-session.js';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, CLIENT_ENV, ROOT, startServer } from './helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { ROOT, type RunningServer, serversStoppedAfterEach } from './helpers/server.js';
 
 const SCRIPT = join(ROOT, 'test', 'fixtures', 'lua', 'faults.lua');
 
@@ -28,94 +25,21 @@ const FAULT = {
 const FATAL_LINE = 'lua: the interpreter suffered a fatal error in pread (Maximum call stack size exceeded); refusing further requests';
 
 
-interface Server {
-  uri: string;
-  stderr(): string;
-  running(): boolean;
-  stop(): Promise<number | null>;
-}
-
-const servers: Server[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.stop()));
-});
-
-async function serve(): Promise<Server> {
-  const server = await startServer(['lua', SCRIPT]);
-  const wrapped = { ...server, running: () => server.process.exitCode === null && server.process.signalCode === null };
-  servers.push(wrapped);
-  return wrapped;
-}
+const serve = serversStoppedAfterEach();
 
 /**
  * nbdkit-ts under `node --stack-size=KB`: with a small JavaScript stack, a recursion that Lua's
  * own C-level limit stops under the default stack runs the stack out inside the interpreter,
  * which is the trap a deeper recursion (or a bigger frame) would cause at the default size.
  */
-async function serveWithStack(kilobytes: number): Promise<Server> {
-  const dir = mkdtempSync(join(tmpdir(), 'nbdkit-ts-lua-faults-'));
-  const socket = join(dir, 'sock');
-  const child = spawn(process.execPath, [`--stack-size=${kilobytes}`, CLI, '-f', '-U', socket, 'lua', SCRIPT], {
-    env: CLIENT_ENV,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdout.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  let exited = false;
-  const exit = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      exited = true;
-      resolve(code);
-    }),
-  );
-  const server: Server = {
-    uri: `nbd+unix:///?socket=${socket}`,
-    stderr: () => stderr,
-    running: () => !exited,
-    stop: async () => {
-      if (!exited) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      const code = await exit;
-      clearTimeout(timer);
-      rmSync(dir, { recursive: true, force: true });
-      return code;
-    },
-  };
-  servers.push(server);
-  const deadline = Date.now() + 30_000;
-  while (!existsSync(socket)) {
-    if (exited || Date.now() > deadline) throw new Error(`server did not start:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return server;
-}
+const serveWithStack = (kilobytes: number): Promise<RunningServer> =>
+  serve(['lua', SCRIPT], { nodeArgs: [`--stack-size=${kilobytes}`] });
 
 describe('Lua plugin faults', () => {
   it('an error, a Lua stack overflow and a C stack overflow fail that request only', async () => {
-    const server = await serve();
-    const outcomes = await session(server.uri, [
-      ['r', 0],
-      ['w', 0x1000, 0xaa, 512],
-      ['r', FAULT.error],
-      ['r', 0x1000],
-      ['r', FAULT.stackOverflow],
-      ['r', 0],
-      ['r', FAULT.cRecursion],
-      ['r', 0x1000],
-      ['r', 0x8000],
-    ]);
-    expect(outcomes).toEqual([
-      { ok: true, data: pattern(0) },
-      { ok: true },
-      { ok: false, errno: 'EIO' },
-      { ok: true, data: filled(0xaa) },
-      { ok: false, errno: 'EIO' },
-      { ok: true, data: pattern(0) },
-      { ok: false, errno: 'EIO' },
-      { ok: true, data: filled(0xaa) },
-      { ok: true, data: pattern(0x8000) },
-    ]);
+    const server = await serve(['lua', SCRIPT]);
+    const { steps, expected } = faultsThenGoodReads([FAULT.error, FAULT.stackOverflow, FAULT.cRecursion]);
+    expect(await session(server.uri, steps)).toEqual(expected);
     const stderr = server.stderr();
     expect(stderr).toContain('pread: ');
     expect(stderr).toContain('plain failure');
@@ -126,7 +50,7 @@ describe('Lua plugin faults', () => {
   }, 60_000);
 
   it('running out of memory fails that request (EIO, or ENOMEM for a write), and the server goes on', async () => {
-    const server = await serve();
+    const server = await serve(['lua', SCRIPT]);
     const half = 512 * 1024;
     const outcomes = await session(server.uri, [
       // A large write first, so that the adapter's staging area is already that large.

@@ -6,10 +6,10 @@
  * server that keeps running. The faults are chosen by the read offset: see
  * fixtures/python/faults.py.
  */
-import { filled, freshConnection, pattern, session } from './helpers/fault-session.js';
+import { faultsThenGoodReads, freshConnection, pattern, session } from './helpers/fault-session.js';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT, startServer, type RunningServer } from './helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { ROOT, type RunningServer, serversStoppedAfterEach } from './helpers/server.js';
 
 const SCRIPT = join(ROOT, 'test', 'fixtures', 'python', 'faults.py');
 
@@ -24,43 +24,14 @@ const FAULT = {
 
 const FATAL_LINE = 'python: the interpreter suffered a fatal error in pread (Maximum call stack size exceeded); refusing further requests';
 
-
-const servers: RunningServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.stop()));
-});
-
-async function serve(): Promise<RunningServer> {
-  const server = await startServer(['python', SCRIPT]);
-  servers.push(server);
-  return server;
-}
+const startTracked = serversStoppedAfterEach();
+const serve = (): Promise<RunningServer> => startTracked(['python', SCRIPT]);
 
 describe('python plugin faults', () => {
   it('an exception, RecursionError or MemoryError fails that request only', async () => {
     const server = await serve();
-    const outcomes = await session(server.uri, [
-      ['r', 0],
-      ['w', 0x1000, 0xaa, 512],
-      ['r', FAULT.exception],
-      ['r', 0x1000],
-      ['r', FAULT.recursionError],
-      ['r', 0],
-      ['r', FAULT.memoryError],
-      ['r', 0x1000],
-      ['r', 0x8000],
-    ]);
-    expect(outcomes).toEqual([
-      { ok: true, data: pattern(0) },
-      { ok: true },
-      { ok: false, errno: 'EIO' },
-      { ok: true, data: filled(0xaa) },
-      { ok: false, errno: 'EIO' },
-      { ok: true, data: pattern(0) },
-      { ok: false, errno: 'EIO' },
-      { ok: true, data: filled(0xaa) },
-      { ok: true, data: pattern(0x8000) },
-    ]);
+    const { steps, expected } = faultsThenGoodReads([FAULT.exception, FAULT.recursionError, FAULT.memoryError]);
+    expect(await session(server.uri, steps)).toEqual(expected);
     const stderr = server.stderr();
     expect(stderr).toContain('RuntimeError: plain failure');
     expect(stderr).toContain('RecursionError');
@@ -106,8 +77,7 @@ describe('python plugin faults', () => {
   }
 
   it('shows pyodide\'s own report of a fatal error only with -v', async () => {
-    const server = await startServer(['-v', 'python', SCRIPT]);
-    servers.push(server);
+    const server = await startTracked(['-v', 'python', SCRIPT]);
     await session(server.uri, [['r', FAULT.builtinRecursion]]);
     const stderr = server.stderr();
     expect(stderr).toContain(FATAL_LINE);

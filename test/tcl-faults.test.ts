@@ -7,10 +7,10 @@
  * at once, from a server that keeps running. The faults are chosen by the read offset: see
  * fixtures/tcl/faults.tcl.
  */
-import { filled, freshConnection, type Outcome, pattern, session, type Step } from './helpers/fault-session.js';
+import { faultsThenGoodReads, filled, freshConnection, type Outcome, pattern, session, type Step } from './helpers/fault-session.js';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT, type RunningServer, startServer } from './helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { ROOT, type RunningServer, serversStoppedAfterEach } from './helpers/server.js';
 
 const SCRIPT = join(ROOT, 'test', 'fixtures', 'tcl', 'faults.tcl');
 
@@ -29,19 +29,8 @@ const FAULT = {
 
 const FATAL = 'tcl: the interpreter suffered a fatal error in pread';
 
-
-const servers: RunningServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.stop()));
-});
-
-async function serve(): Promise<RunningServer> {
-  const server = await startServer(['tcl', SCRIPT]);
-  servers.push(server);
-  return server;
-}
-
-const running = (server: RunningServer): boolean => server.process.exitCode === null && server.process.signalCode === null;
+const startTracked = serversStoppedAfterEach();
+const serve = (): Promise<RunningServer> => startTracked(['tcl', SCRIPT]);
 
 /** A read, then the fatal fault, then requests that must all fail without entering Tcl. */
 function faultThenMore(fault: number): Step[] {
@@ -66,7 +55,7 @@ const FAILED_THEN_REFUSED: Outcome[] = [
 async function expectRefusing(server: RunningServer, reason: RegExp): Promise<void> {
   expect(['handshake refused', 'read failed: EIO']).toContain(await freshConnection(server.uri));
   expect(['handshake refused', 'read failed: EIO']).toContain(await freshConnection(server.uri));
-  expect(running(server)).toBe(true);
+  expect(server.running()).toBe(true);
 
   // One line, and nothing else: no "Aborted()", no panic text of its own.
   const lines = server.stderr().trim().split('\n');
@@ -75,43 +64,20 @@ async function expectRefusing(server: RunningServer, reason: RegExp): Promise<vo
   expect(lines.length).toBeLessThan(3);
   expect(server.stderr()).not.toContain('Aborted');
   // close, cleanup and unload do not enter the failed interpreter: a clean exit.
-  servers.splice(servers.indexOf(server), 1);
   expect(await server.stop()).toBe(0);
 }
 
 describe('Tcl plugin faults', () => {
   it('an error, runaway recursion and an oversized string fail that request only', async () => {
     const server = await serve();
-    const outcomes = await session(server.uri, [
-      ['r', 0],
-      ['w', 0x1000, 0xaa, 512],
-      ['r', FAULT.error],
-      ['r', 0x1000],
-      ['r', FAULT.runaway],
-      ['r', 0],
-      ['r', FAULT.throughEval],
-      ['r', 0x1000],
-      ['r', FAULT.raisedLimit],
-      ['r', 0],
-      ['r', FAULT.tooBig],
-      ['r', 0x1000],
-      ['r', 0x8000],
+    const { steps, expected } = faultsThenGoodReads([
+      FAULT.error,
+      FAULT.runaway,
+      FAULT.throughEval,
+      FAULT.raisedLimit,
+      FAULT.tooBig,
     ]);
-    expect(outcomes).toEqual([
-      { ok: true, data: pattern(0) },
-      { ok: true },
-      { ok: false, errno: 'EIO' },
-      { ok: true, data: filled(0xaa) },
-      { ok: false, errno: 'EIO' },
-      { ok: true, data: pattern(0) },
-      { ok: false, errno: 'EIO' },
-      { ok: true, data: filled(0xaa) },
-      { ok: false, errno: 'EIO' },
-      { ok: true, data: pattern(0) },
-      { ok: false, errno: 'EIO' },
-      { ok: true, data: filled(0xaa) },
-      { ok: true, data: pattern(0x8000) },
-    ]);
+    expect(await session(server.uri, steps)).toEqual(expected);
     const stderr = server.stderr();
     expect(stderr).toContain('pread: plain failure');
     expect(stderr.split('pread: too many nested evaluations (infinite loop?)')).toHaveLength(4);
@@ -160,7 +126,7 @@ describe('Tcl plugin faults', () => {
     expect(stderr).toContain('pwrite: not enough memory for 524288 bytes');
     expect(stderr).not.toContain('unable to');
     expect(stderr).not.toContain('fatal error');
-    expect(running(server)).toBe(true);
+    expect(server.running()).toBe(true);
   }, 60_000);
 
   it('C recursion running the JavaScript stack out fails that request, is reported once, then all is refused', async () => {

@@ -62,3 +62,24 @@ export function pattern(offset: number): string {
 }
 
 export const filled = (value: number): string => Buffer.alloc(512, value).toString('hex');
+
+/**
+ * The steps of a "fails that request only" check, and the outcomes they must have: a read and a
+ * write of 0xaa at 0x1000, then each fault followed by a good read (alternately of the written
+ * block and of block 0), then a read far away. Every fault gets EIO; every read, its data.
+ */
+export function faultsThenGoodReads(faults: number[]): { steps: Step[]; expected: Outcome[] } {
+  const steps: Step[] = [
+    ['r', 0],
+    ['w', 0x1000, 0xaa, 512],
+  ];
+  const expected: Outcome[] = [{ ok: true, data: pattern(0) }, { ok: true }];
+  faults.forEach((fault, i) => {
+    const written = i % 2 === 0;
+    steps.push(['r', fault], ['r', written ? 0x1000 : 0]);
+    expected.push({ ok: false, errno: 'EIO' }, { ok: true, data: written ? filled(0xaa) : pattern(0) });
+  });
+  steps.push(['r', 0x8000]);
+  expected.push({ ok: true, data: pattern(0x8000) });
+  return { steps, expected };
+}

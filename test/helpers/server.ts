@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'dist', 'cli.js');
@@ -63,6 +64,8 @@ export interface RunningServer {
   process: ChildProcess;
   /** Everything the server printed on stderr so far. */
   stderr(): string;
+  /** True until the server process has exited. */
+  running(): boolean;
   /** SIGTERM, wait for exit; returns the exit code. */
   stop(): Promise<number | null>;
 }
@@ -74,6 +77,8 @@ export interface StartOptions {
   native?: boolean;
   /** How long to wait for the socket to appear. */
   timeoutMs?: number;
+  /** Options for node itself, before the script (e.g. --stack-size=250). */
+  nodeArgs?: string[];
 }
 
 function sleep(ms: number): Promise<void> {
@@ -88,7 +93,7 @@ export async function startServer(args: string[], options: StartOptions = {}): P
   const dir = mkdtempSync(join(tmpdir(), 'nbdkit-ts-test-'));
   const socket = join(dir, 'sock');
   const command = options.native ? 'nbdkit' : process.execPath;
-  const prefix = options.native ? [] : [CLI];
+  const prefix = options.native ? [] : [...(options.nodeArgs ?? []), CLI];
   const child = spawn(command, [...prefix, '-f', '-U', socket, ...args], {
     cwd: options.cwd,
     env: options.env ?? CLIENT_ENV,
@@ -118,6 +123,7 @@ export async function startServer(args: string[], options: StartOptions = {}): P
     uri: `nbd+unix:///?socket=${socket}`,
     process: child,
     stderr: () => stderr,
+    running: () => !exited,
     stop: async () => {
       if (!exited) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -135,4 +141,17 @@ export async function nbdPython(uri: string, script: string): Promise<string> {
   const result = await run('/usr/bin/python3', ['-c', program]);
   if (result.code !== 0) throw new Error(`python failed (${result.code}):\n${result.stderr}`);
   return result.stdout.toString();
+}
+
+/** A startServer whose servers are all stopped after each test of the calling file. */
+export function serversStoppedAfterEach(): (args: string[], options?: StartOptions) => Promise<RunningServer> {
+  const servers: RunningServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((server) => server.stop()));
+  });
+  return async (args, options) => {
+    const server = await startServer(args, options);
+    servers.push(server);
+    return server;
+  };
 }
