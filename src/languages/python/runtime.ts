@@ -34,44 +34,6 @@ export interface HostModule {
 }
 
 /**
- * Where Python's stdout goes: stderr, except while dump_plugin output is being collected or
- * pyodide reports a fatal error (it dumps the Python stack on stdout).
- */
-export class StdoutRoute {
-  private capture: Uint8Array[] | undefined;
-  private sink: ((text: string) => void) | undefined;
-  private readonly decoder = new TextDecoder();
-
-  write(buffer: Uint8Array): number {
-    if (this.sink) {
-      this.sink(this.decoder.decode(buffer));
-      return buffer.length;
-    }
-    if (this.capture) {
-      this.capture.push(buffer.slice());
-      return buffer.length;
-    }
-    return writeToStderr(buffer);
-  }
-
-  /** Send everything to sink instead (pyodide's fatal-error report, see fatal.ts). */
-  divert(sink: ((text: string) => void) | undefined): void {
-    this.sink = sink;
-  }
-
-  startCapture(): void {
-    this.capture = [];
-  }
-
-  /** The text written since startCapture. */
-  stopCapture(): string {
-    const parts = this.capture ?? [];
-    this.capture = undefined;
-    return Buffer.concat(parts).toString('utf8');
-  }
-}
-
-/**
  * Where Python's stderr goes: the process's stderr, except while pyodide reports a fatal error
  * (see fatal.ts), when the text is collected instead.
  */
@@ -84,11 +46,41 @@ export class StderrRoute {
       this.sink(this.decoder.decode(buffer));
       return buffer.length;
     }
-    return writeToStderr(buffer);
+    return this.writeUndiverted(buffer);
   }
 
+  /** Send everything to sink instead (pyodide's fatal-error report, see fatal.ts). */
   divert(sink: ((text: string) => void) | undefined): void {
     this.sink = sink;
+  }
+
+  protected writeUndiverted(buffer: Uint8Array): number {
+    return writeToStderr(buffer);
+  }
+}
+
+/**
+ * Where Python's stdout goes: stderr too (under -s stdout is the socket), except while
+ * dump_plugin output is being collected, or when diverted like stderr.
+ */
+export class StdoutRoute extends StderrRoute {
+  private capture: Uint8Array[] | undefined;
+
+  protected override writeUndiverted(buffer: Uint8Array): number {
+    if (!this.capture) return writeToStderr(buffer);
+    this.capture.push(buffer.slice());
+    return buffer.length;
+  }
+
+  startCapture(): void {
+    this.capture = [];
+  }
+
+  /** The text written since startCapture. */
+  stopCapture(): string {
+    const parts = this.capture ?? [];
+    this.capture = undefined;
+    return Buffer.concat(parts).toString('utf8');
   }
 }
 
