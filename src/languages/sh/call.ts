@@ -60,6 +60,15 @@ export class ScriptCaller {
     return this.resolve(method) !== undefined;
   }
 
+  /** The unload method, whose errors are ignored (nbdkit-sh-plugin(3)). */
+  async unload(): Promise<void> {
+    try {
+      await this.call('unload', []);
+    } catch {
+      // ignored, as nbdkit does
+    }
+  }
+
   /** Run `script METHOD ARGS...`; throws the script's PluginError when it failed. */
   async call(method: string, args: readonly string[], options: CallOptions = {}): Promise<CallResult> {
     const target = this.target(method);

@@ -75,11 +75,7 @@ const factory: PluginFactory = (host: PluginHost): Plugin => {
     },
 
     async unload(): Promise<void> {
-      try {
-        await caller.call('unload', []);
-      } catch {
-        // Errors from unload are ignored (nbdkit-sh-plugin(3)).
-      }
+      await caller.unload();
       tmpdir?.remove();
       tmpdir = undefined;
     },

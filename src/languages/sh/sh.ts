@@ -68,13 +68,7 @@ const factory: PluginFactory = (host: PluginHost): Plugin => {
     },
 
     async unload(): Promise<void> {
-      if (script) {
-        try {
-          await caller.call('unload', []);
-        } catch {
-          // Errors from unload are ignored (nbdkit-sh-plugin(3)).
-        }
-      }
+      if (script) await caller.unload();
       tmpdir?.remove();
       tmpdir = undefined;
     },
