@@ -56,8 +56,8 @@ const MAX_EXTENTS = 1024 * 1024;
 
 export interface BackendOptions {
   readonly: boolean;
+  /** -t: at most this many requests of one connection inside a parallel plugin. */
   threads: number;
-  /** Thread model after the plugin's thread_model(); set by prepare(). */
 }
 
 /** Error text for a thrown value, whatever a plugin threw. */
@@ -164,8 +164,7 @@ export class Backend {
   /** list_exports with nbdkit's default: one export, the default one, named "". */
   async listExports(readonly: boolean, tls: boolean): Promise<ExportInfo[]> {
     if (!this.plugin.list_exports) return [{ name: await this.defaultExport(readonly, tls) }];
-    const exports = await invoke('list_exports', () => this.plugin.list_exports!(readonly, tls));
-    return exports;
+    return invoke('list_exports', () => this.plugin.list_exports!(readonly, tls));
   }
 
   async defaultExport(readonly: boolean, tls: boolean): Promise<string> {
@@ -179,10 +178,7 @@ export class Backend {
    */
   async open(exportName: string, tls: boolean, serializer: RequestSerializer): Promise<ExportContext> {
     const readonly = this.options.readonly;
-    let resolvedName = exportName;
-    if (exportName === '' && this.plugin.default_export) {
-      resolvedName = await this.defaultExport(readonly, tls);
-    }
+    const resolvedName = exportName === '' ? await this.defaultExport(readonly, tls) : exportName;
     const info: ConnectionInfo = { exportName: resolvedName, tls, readonly };
     const handle = await serializer.run(() => invoke('open', () => this.plugin.open(readonly, info)));
     const context = new ExportContext(this.plugin, handle, readonly, serializer, resolvedName);
@@ -262,17 +258,12 @@ export class ExtentList implements ExtentSink {
 /** The per-connection half: one open handle, its cached capabilities, and the data path. */
 export class ExportContext {
   size = 0n;
+  /** Transmission flags; the capabilities below are the ones requests consult. */
   eflags = 0;
-  private canWrite = false;
-  private canFlush = false;
-  private canTrim = false;
   private zeroMode: ZeroMode = ZeroMode.NONE;
-  private canFastZero = false;
   private fuaMode: FuaMode = FuaMode.NONE;
   private canExtents = false;
   private cacheMode: CacheMode = CacheMode.NONE;
-  private isRotational = false;
-  private canMultiConn = false;
   private closed = false;
   description: string | undefined;
   blockSize: { minimum: number; preferred: number; maximum: number } | undefined;
@@ -300,20 +291,21 @@ export class ExportContext {
       return Boolean(await invoke(name, () => callback.call(p, h)));
     };
 
-    this.canWrite = !this.readonly && (await ask('can_write', p.pwrite !== undefined));
-    this.canFlush = await ask('can_flush', p.flush !== undefined);
-    this.isRotational = await ask('is_rotational', false);
-    this.canTrim = this.canWrite && (await ask('can_trim', p.trim !== undefined));
-    if (!this.canWrite) this.zeroMode = ZeroMode.NONE;
+    const canWrite = !this.readonly && (await ask('can_write', p.pwrite !== undefined));
+    const canFlush = await ask('can_flush', p.flush !== undefined);
+    const isRotational = await ask('is_rotational', false);
+    const canTrim = canWrite && (await ask('can_trim', p.trim !== undefined));
+    if (!canWrite) this.zeroMode = ZeroMode.NONE;
     else if (p.can_zero) this.zeroMode = (await ask('can_zero', true)) ? ZeroMode.NATIVE : ZeroMode.EMULATE;
     else this.zeroMode = p.zero ? ZeroMode.NATIVE : ZeroMode.EMULATE;
-    if (this.zeroMode === ZeroMode.NONE) this.canFastZero = false;
-    else if (p.can_fast_zero) this.canFastZero = await ask('can_fast_zero', false);
-    else this.canFastZero = p.zero === undefined || this.zeroMode !== ZeroMode.NATIVE;
-    if (!this.canWrite) this.fuaMode = FuaMode.NONE;
+    let canFastZero: boolean;
+    if (this.zeroMode === ZeroMode.NONE) canFastZero = false;
+    else if (p.can_fast_zero) canFastZero = await ask('can_fast_zero', false);
+    else canFastZero = p.zero === undefined || this.zeroMode !== ZeroMode.NATIVE;
+    if (!canWrite) this.fuaMode = FuaMode.NONE;
     else if (p.can_fua) this.fuaMode = await this.askMode('can_fua', () => p.can_fua!(h));
     else this.fuaMode = p.flush ? FuaMode.EMULATE : FuaMode.NONE;
-    this.canMultiConn = await ask('can_multi_conn', false);
+    const canMultiConn = await ask('can_multi_conn', false);
     if (p.can_cache) this.cacheMode = await this.askMode('can_cache', () => p.can_cache!(h));
     else this.cacheMode = p.cache ? CacheMode.NATIVE : CacheMode.NONE;
     this.canExtents = await ask('can_extents', p.extents !== undefined);
@@ -327,15 +319,15 @@ export class ExportContext {
     }
 
     let flags = TransmissionFlag.HAS_FLAGS;
-    if (!this.canWrite) flags |= TransmissionFlag.READ_ONLY;
+    if (!canWrite) flags |= TransmissionFlag.READ_ONLY;
     if (this.zeroMode !== ZeroMode.NONE) flags |= TransmissionFlag.SEND_WRITE_ZEROES;
-    if (this.canFastZero) flags |= TransmissionFlag.SEND_FAST_ZERO;
-    if (this.canTrim) flags |= TransmissionFlag.SEND_TRIM;
+    if (canFastZero) flags |= TransmissionFlag.SEND_FAST_ZERO;
+    if (canTrim) flags |= TransmissionFlag.SEND_TRIM;
     if (this.fuaMode !== FuaMode.NONE) flags |= TransmissionFlag.SEND_FUA;
-    if (this.canFlush) flags |= TransmissionFlag.SEND_FLUSH;
-    if (this.isRotational) flags |= TransmissionFlag.ROTATIONAL;
+    if (canFlush) flags |= TransmissionFlag.SEND_FLUSH;
+    if (isRotational) flags |= TransmissionFlag.ROTATIONAL;
     // Multi-conn promises consistency between connections, meaningless if they cannot coexist.
-    if (this.canMultiConn && threadModel > ThreadModel.SERIALIZE_CONNECTIONS) flags |= TransmissionFlag.CAN_MULTI_CONN;
+    if (canMultiConn && threadModel > ThreadModel.SERIALIZE_CONNECTIONS) flags |= TransmissionFlag.CAN_MULTI_CONN;
     if (this.cacheMode !== CacheMode.NONE) flags |= TransmissionFlag.SEND_CACHE;
     this.eflags = flags;
   }
