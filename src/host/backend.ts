@@ -51,6 +51,15 @@ const COMMAND_NEEDS: ReadonlyArray<readonly [number, number]> = [
 const KNOWN_COMMAND_FLAGS =
   CommandFlag.FUA | CommandFlag.NO_HOLE | CommandFlag.DF | CommandFlag.REQ_ONE | CommandFlag.FAST_ZERO;
 
+/**
+ * Log why a request is refused and give its errno. The message is built only here, for a
+ * request that fails: validation runs for every request.
+ */
+function refuse(command: number, errno: string, why: (name: string) => string): string {
+  logError(`invalid request: ${why(commandName(command))}`);
+  return errno;
+}
+
 /** The extent limit per reply, as nbdkit (keeps one reply's memory bounded). */
 const MAX_EXTENTS = 1024 * 1024;
 
@@ -346,16 +355,11 @@ export class ExportContext {
    * the client and logs why, or undefined when the request may go ahead.
    */
   validate(command: number, flags: number, offset: bigint, count: number, structuredReplies: boolean, baseAllocation: boolean): string | undefined {
-    // The message is only built for a request that fails: this runs for every request.
-    const fail = (errno: string, why: (name: string) => string): string => {
-      logError(`invalid request: ${why(commandName(command))}`);
-      return errno;
-    };
     if (
       this.eflags & TransmissionFlag.READ_ONLY &&
       (command === Command.WRITE || command === Command.TRIM || command === Command.WRITE_ZEROES)
     ) {
-      return fail('EROFS', (name) => `${name}: write request on readonly connection`);
+      return refuse(command, 'EROFS', (name) => `${name}: write request on readonly connection`);
     }
     switch (command) {
       case Command.READ:
@@ -366,41 +370,41 @@ export class ExportContext {
       case Command.BLOCK_STATUS:
         if (offset > this.size || BigInt(count) > this.size - offset) {
           const errno = command === Command.WRITE || command === Command.WRITE_ZEROES ? 'ENOSPC' : 'EINVAL';
-          return fail(errno, (name) => `${name}: offset and count are out of range: offset=${offset} count=${count}`);
+          return refuse(command, errno, (name) => `${name}: offset and count are out of range: offset=${offset} count=${count}`);
         }
         break;
       case Command.FLUSH:
-        if (offset !== 0n || count !== 0) return fail('EINVAL', (name) => `${name}: expecting offset and count = 0`);
+        if (offset !== 0n || count !== 0) return refuse(command, 'EINVAL', (name) => `${name}: expecting offset and count = 0`);
         break;
       default:
-        return fail('EINVAL', () => `unknown command (${command}) ignored`);
+        return refuse(command, 'EINVAL', () => `unknown command (${command}) ignored`);
     }
-    if (flags & ~KNOWN_COMMAND_FLAGS) return fail('EINVAL', () => `unknown flag (0x${flags.toString(16)})`);
+    if (flags & ~KNOWN_COMMAND_FLAGS) return refuse(command, 'EINVAL', () => `unknown flag (0x${flags.toString(16)})`);
     if (flags & CommandFlag.NO_HOLE && command !== Command.WRITE_ZEROES) {
-      return fail('EINVAL', () => 'NO_HOLE flag needs WRITE_ZEROES request');
+      return refuse(command, 'EINVAL', () => 'NO_HOLE flag needs WRITE_ZEROES request');
     }
     if (flags & CommandFlag.FAST_ZERO && command !== Command.WRITE_ZEROES) {
-      return fail('EINVAL', () => 'FAST_ZERO flag needs WRITE_ZEROES request');
+      return refuse(command, 'EINVAL', () => 'FAST_ZERO flag needs WRITE_ZEROES request');
     }
     if (flags & CommandFlag.DF) {
-      if (command !== Command.READ) return fail('EINVAL', () => 'DF flag needs READ request');
-      if (!structuredReplies) return fail('EINVAL', (name) => `${name}: structured replies was not negotiated`);
+      if (command !== Command.READ) return refuse(command, 'EINVAL', () => 'DF flag needs READ request');
+      if (!structuredReplies) return refuse(command, 'EINVAL', (name) => `${name}: structured replies was not negotiated`);
     }
     if (flags & CommandFlag.REQ_ONE && command !== Command.BLOCK_STATUS) {
-      return fail('EINVAL', () => 'REQ_ONE flag needs BLOCK_STATUS request');
+      return refuse(command, 'EINVAL', () => 'REQ_ONE flag needs BLOCK_STATUS request');
     }
     if (flags & CommandFlag.FUA && !(this.eflags & TransmissionFlag.SEND_FUA)) {
-      return fail('EINVAL', () => 'FUA flag not supported');
+      return refuse(command, 'EINVAL', () => 'FUA flag not supported');
     }
     if ((command === Command.WRITE || command === Command.READ) && count > MAX_REQUEST_SIZE) {
-      return fail('ENOMEM', (name) => `${name}: data request is too large (${count} > ${MAX_REQUEST_SIZE})`);
+      return refuse(command, 'ENOMEM', (name) => `${name}: data request is too large (${count} > ${MAX_REQUEST_SIZE})`);
     }
     for (const [cmd, flag] of COMMAND_NEEDS) {
-      if (command === cmd && !(this.eflags & flag)) return fail('EINVAL', (name) => `${name}: operation not supported`);
+      if (command === cmd && !(this.eflags & flag)) return refuse(command, 'EINVAL', (name) => `${name}: operation not supported`);
     }
     if (command === Command.BLOCK_STATUS) {
-      if (!structuredReplies) return fail('EINVAL', (name) => `${name}: structured replies was not negotiated`);
-      if (!baseAllocation) return fail('EINVAL', (name) => `${name}: base:allocation was not negotiated`);
+      if (!structuredReplies) return refuse(command, 'EINVAL', (name) => `${name}: structured replies was not negotiated`);
+      if (!baseAllocation) return refuse(command, 'EINVAL', (name) => `${name}: base:allocation was not negotiated`);
     }
     return undefined;
   }
