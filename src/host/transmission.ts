@@ -28,8 +28,13 @@ import {
 const MAX_IN_FLIGHT = 64;
 /** Payload and reply bytes held for admitted requests, before reading stops. */
 const MAX_IN_FLIGHT_BYTES = 256 * 1024 * 1024;
-/** Reply bytes queued in the socket, unread by the client, before reading stops. */
-const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
+/**
+ * Reply bytes queued in the socket, unread by the client, before reading stops. Small on
+ * purpose: reading further ahead than the socket can take only fills more reply buffers, and a
+ * few hot buffers beat many cold ones (256 KiB reads: 230 ms to 209 ms with 16 MiB → 512 KiB).
+ * Must stay above the socket's highWaterMark (16 KiB), or 'drain' would never come.
+ */
+const MAX_UNSENT_BYTES = 512 * 1024;
 
 const SIMPLE_HEADER = 16;
 const CHUNK_HEADER = 20;
