@@ -12,6 +12,8 @@ import { Transmission, type ReplyChannel } from './transmission.js';
 
 /** The two directions of a client: one socket, or stdin/stdout under -s. */
 export interface ClientStreams {
+  /** A reader already fed by the socket (direct reads); else one is made on `input`. */
+  reader?: InputReader;
   input: Readable;
   output: Writable;
   /** Both directions as one stream, for wrapping in TLS (made on demand: it reads its input). */
@@ -84,7 +86,7 @@ export async function serveConnection(
   // A vanished client surfaces as an 'error' on write; without a listener Node would crash.
   streams.output.on('error', (error) => logDebug(`connection ${id}: write: ${error.message}`));
   const serializer = backend.serverLocks.forConnection();
-  const reader = new InputReader(streams.input);
+  const reader = streams.reader ?? new InputReader(streams.input);
   void options.stopping.then(() => reader.stop());
   // After STARTTLS, replies go to the TLS socket instead of the raw one.
   let output: Writable = streams.output;

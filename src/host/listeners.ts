@@ -8,13 +8,34 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import type { ClientStreams } from './connection.js';
+import { takeOverWithDirectReads } from './direct-socket.js';
+import type { InputReader } from './input.js';
 
 export type Accept = (streams: ClientStreams) => void;
 
+/**
+ * How accepted sockets are read: `direct` (no TLS to wrap them in later) reads into the
+ * InputReader's own buffers, `streams` through 'data' events.
+ */
+export type SocketReads = 'direct' | 'streams';
+
+function acceptor(reads: SocketReads, accept: Accept): (socket: Socket) => void {
+  return (accepted) => {
+    const taken = reads === 'direct' ? takeOverWithDirectReads(accepted) : undefined;
+    accept(taken ? socketStreams(taken.socket, taken.reader) : socketStreams(accepted));
+  };
+}
+
+function createListener(reads: SocketReads, accept: Accept): Server {
+  // Paused, so that a socket taken over has read nothing yet.
+  return createServer({ pauseOnConnect: reads === 'direct' }, acceptor(reads, accept));
+}
+
 /** Close a socket gracefully, and for good even if the client never reads what is queued. */
-export function socketStreams(socket: Socket): ClientStreams {
+export function socketStreams(socket: Socket, reader?: InputReader): ClientStreams {
   socket.setNoDelay(true);
   return {
+    reader,
     input: socket,
     output: socket,
     transport: () => socket,
@@ -48,14 +69,14 @@ function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-export async function listenUnix(path: string, accept: Accept): Promise<Listening> {
+export async function listenUnix(path: string, reads: SocketReads, accept: Accept): Promise<Listening> {
   let privateDir: string | undefined;
   let socketPath = path;
   if (path === '-') {
     privateDir = mkdtempSync(join(tmpdir(), 'nbdkit-ts'));
     socketPath = join(privateDir, 'socket');
   }
-  const server = createServer((socket) => accept(socketStreams(socket)));
+  const server = createListener(reads, accept);
   try {
     await listen(server, { path: socketPath });
   } catch (error) {
@@ -76,8 +97,13 @@ export async function listenUnix(path: string, accept: Accept): Promise<Listenin
   };
 }
 
-export async function listenTcp(port: number, host: string | undefined, accept: Accept): Promise<Listening> {
-  const server = createServer((socket) => accept(socketStreams(socket)));
+export async function listenTcp(
+  port: number,
+  host: string | undefined,
+  reads: SocketReads,
+  accept: Accept,
+): Promise<Listening> {
+  const server = createListener(reads, accept);
   try {
     await listen(server, { port, host });
   } catch (error) {

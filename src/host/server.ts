@@ -8,7 +8,7 @@ import { Backend, RequestError } from './backend.js';
 import { type ClientStreams, type ConnectionOptions, serveConnection } from './connection.js';
 import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
-import { listenTcp, listenUnix, type Listening, stdioStreams } from './listeners.js';
+import { listenTcp, listenUnix, type Listening, type SocketReads, stdioStreams } from './listeners.js';
 import { isVerbose, logDebug, logError, logRaw, setVerbose } from './log.js';
 import { parseCommandLine, type ServerOptions, UsageError } from './options.js';
 import { type Plugin, type PluginHost, ReportedPluginError } from './plugin.js';
@@ -152,10 +152,12 @@ async function serve(
       await Promise.race([clients.get(streams), shutdown.done]);
     } else {
       try {
-        if (options.unixSocket !== undefined) listening = await listenUnix(options.unixSocket, accept);
+        // A socket that may be wrapped in TLS must keep Node's own reading (see direct-socket.ts).
+        const reads: SocketReads = tls ? 'streams' : 'direct';
+        if (options.unixSocket !== undefined) listening = await listenUnix(options.unixSocket, reads, accept);
         else if (options.port !== undefined || options.ipAddress !== undefined || options.run === undefined) {
-          listening = await listenTcp(Number(options.port ?? DEFAULT_PORT), options.ipAddress, accept);
-        } else listening = await listenUnix('-', accept);
+          listening = await listenTcp(Number(options.port ?? DEFAULT_PORT), options.ipAddress, reads, accept);
+        } else listening = await listenUnix('-', reads, accept);
       } catch (error) {
         logError((error as Error).message);
         return 1;

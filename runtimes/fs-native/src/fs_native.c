@@ -1,5 +1,6 @@
 /*
- * fallocate(2) and lseek(2) with SEEK_DATA/SEEK_HOLE for Node, which exposes neither.
+ * fallocate(2) and lseek(2) with SEEK_DATA/SEEK_HOLE for Node, which exposes neither, and
+ * SO_SNDBUF for stream sockets, which Node's net module cannot set either.
  * Every function is synchronous: each is one short system call, and the file plugin calls
  * them for trim, zero and extents, which are rare compared to reads and writes.
  * Errors throw an Error whose `code` is the errno name, as Node's own fs errors do.
@@ -12,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static const char *errno_code(int err) {
@@ -23,6 +25,7 @@ static const char *errno_code(int err) {
   case EIO: return "EIO";
   case ENODEV: return "ENODEV";
   case ENOSPC: return "ENOSPC";
+  case ENOTSOCK: return "ENOTSOCK";
   case ENXIO: return "ENXIO";
   case EOPNOTSUPP: return "EOPNOTSUPP";
   case EPERM: return "EPERM";
@@ -94,12 +97,33 @@ static napi_value seek_hole(napi_env env, napi_callback_info info) {
   return do_seek(env, info, SEEK_HOLE, "lseek(SEEK_HOLE)");
 }
 
+/*
+ * setsockopt(SO_SNDBUF): arguments fd (number) and bytes (number). The kernel caps the value at
+ * net.core.wmem_max (and doubles it for its own bookkeeping); returns the size it settled on.
+ */
+static napi_value set_send_buffer(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result;
+  size_t argc = 2;
+  int fd, bytes;
+  socklen_t length = sizeof bytes;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &bytes) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected (fd: number, bytes: number)");
+    return NULL;
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) == -1) return throw_errno(env, "setsockopt(SO_SNDBUF)", errno);
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, &length) == -1) return throw_errno(env, "getsockopt(SO_SNDBUF)", errno);
+  napi_create_int32(env, bytes, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
     { "punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_default, NULL },
     { "zeroRange", NULL, zero_range, NULL, NULL, NULL, napi_default, NULL },
     { "seekData", NULL, seek_data, NULL, NULL, NULL, napi_default, NULL },
     { "seekHole", NULL, seek_hole, NULL, NULL, NULL, napi_default, NULL },
+    { "setSendBuffer", NULL, set_send_buffer, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;
