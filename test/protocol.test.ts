@@ -2,8 +2,12 @@
  * What no polite client sends: the raw test client checks the server's replies to bad options,
  * bad commands, bad ranges and oversized requests, and that the server keeps serving after each.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NBD_CMD, NBD_ERR, NBD_OPT, NBD_REP, REQUEST_MAGIC, RawClient } from './helpers/raw-client.js';
+import { NBD_CMD, NBD_ERR, NBD_OPT, NBD_REP, REQUEST_MAGIC, RawClient, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC } from './helpers/raw-client.js';
 import { type RunningServer, nbdPython, startServer } from './helpers/server.js';
 
 let server: RunningServer;
@@ -251,5 +255,96 @@ describe('transmission', () => {
     client.sendRequest(NBD_CMD.DISC, 0n, 0);
     expect((await client.readSimpleReply(512)).cookie).toBe(1n);
     expect(await client.closedByServer()).toBe(true);
+  });
+});
+
+describe('file plugin read replies (sent straight from the file where possible)', () => {
+  let dir: string;
+  let path: string;
+  let data: Buffer;
+  let fileServer: RunningServer;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nbdkit-ts-replies-'));
+    path = join(dir, 'disk.raw');
+    data = randomBytes(8 * 1024 * 1024);
+    writeFileSync(path, data);
+    fileServer = await startServer(['file', path]);
+  });
+  afterAll(async () => {
+    await fileServer.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Reads of mixed sizes (one above the straight-from-file limit) at scattered offsets. */
+  function plannedReads(): { cookie: bigint; offset: number; length: number }[] {
+    const lengths = [262144, 4096, 262144, 300_000, 1, 65536, 262144, 262144];
+    return Array.from({ length: 64 }, (_, i) => {
+      const length = lengths[i % lengths.length];
+      const offset = (i * 1_000_003) % (data.length - length);
+      return { cookie: BigInt(1000 + i), offset, length };
+    });
+  }
+
+  it('64 pipelined reads, replies read only after the socket is full: each whole and correct', async () => {
+    const client = await RawClient.connect(fileServer.socket);
+    await client.handshake();
+    const reads = plannedReads();
+    for (const r of reads) client.sendRequest(NBD_CMD.READ, BigInt(r.offset), r.length, { cookie: r.cookie });
+    // 16 MiB of replies against a 2 MiB socket buffer: most replies cannot leave at once.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const byCookie = new Map(reads.map((r) => [r.cookie, r]));
+    for (let i = 0; i < reads.length; i++) {
+      // Replies may come in any order (the large read goes through the thread pool).
+      const header = await client.read(16);
+      expect([header.readUInt32BE(0), header.readUInt32BE(4)]).toEqual([SIMPLE_REPLY_MAGIC, 0]);
+      const r = byCookie.get(header.readBigUInt64BE(8))!;
+      expect(r).toBeDefined();
+      byCookie.delete(r.cookie);
+      const payload = await client.read(r.length);
+      expect(payload.equals(data.subarray(r.offset, r.offset + r.length)), `cookie ${r.cookie}`).toBe(true);
+    }
+    client.end();
+  });
+
+  it('the same with structured replies: one OFFSET_DATA chunk per read', async () => {
+    const client = await RawClient.connect(fileServer.socket);
+    await client.greet();
+    client.sendOption(NBD_OPT.STRUCTURED_REPLY);
+    expect((await client.readOptionReply()).type).toBe(NBD_REP.ACK);
+    await client.go('');
+    const reads = plannedReads();
+    for (const r of reads) client.sendRequest(NBD_CMD.READ, BigInt(r.offset), r.length, { cookie: r.cookie });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const byCookie = new Map(reads.map((r) => [r.cookie, r]));
+    for (let i = 0; i < reads.length; i++) {
+      const header = await client.read(20);
+      expect(header.readUInt32BE(0)).toBe(STRUCTURED_REPLY_MAGIC);
+      expect([header.readUInt16BE(4), header.readUInt16BE(6)]).toEqual([1, 1]); // DONE, OFFSET_DATA
+      const r = byCookie.get(header.readBigUInt64BE(8))!;
+      expect(r).toBeDefined();
+      byCookie.delete(r.cookie);
+      expect(header.readUInt32BE(16)).toBe(8 + r.length);
+      const payload = await client.read(8 + r.length);
+      expect(payload.readBigUInt64BE(0)).toBe(BigInt(r.offset));
+      expect(payload.subarray(8).equals(data.subarray(r.offset, r.offset + r.length)), `cookie ${r.cookie}`).toBe(true);
+    }
+    client.end();
+  });
+
+  it('a file that shrinks under the server reads as zeroes past its new end', async () => {
+    const client = await RawClient.connect(fileServer.socket);
+    await client.handshake();
+    const end = 4 * 1024 * 1024;
+    truncateSync(path, end);
+    try {
+      client.sendRequest(NBD_CMD.READ, BigInt(end - 4096), 262144, { cookie: 7n });
+      const reply = await client.readSimpleReply(262144);
+      expect(reply.error).toBe(0);
+      expect(reply.data.subarray(0, 4096).equals(data.subarray(end - 4096, end))).toBe(true);
+      expect(reply.data.subarray(4096).equals(Buffer.alloc(262144 - 4096))).toBe(true);
+    } finally {
+      writeFileSync(path, data);
+    }
+    client.end();
   });
 });

@@ -1,4 +1,4 @@
-/** fallocate, SEEK_DATA/SEEK_HOLE and SO_SNDBUF, or null when the addon could not be built. */
+/** fallocate, SEEK_DATA/SEEK_HOLE, SO_SNDBUF and sendfile, or null when the addon could not be built. */
 declare const binding: {
   punchHole(fd: number, offset: bigint, length: bigint): void;
   zeroRange(fd: number, offset: bigint, length: bigint): void;
@@ -8,5 +8,11 @@ declare const binding: {
   seekHole(fd: number, offset: bigint): bigint;
   /** Ask for a socket send buffer of `bytes`; returns what the kernel granted (it doubles it). */
   setSendBuffer(fd: number, bytes: number): number;
+  /**
+   * Send `header` then `count` bytes of fileFd from `offset` on a non-blocking socket. Returns
+   * the bytes of header and data sent; when that is short, the unsent data is in `spill` (from
+   * its start). Throws an Error with `code` and `sent` (bytes that left before the failure).
+   */
+  sendReply(socketFd: number, header: Buffer, fileFd: number, offset: bigint, count: number, spill: Buffer): number;
 } | null;
 export = binding;

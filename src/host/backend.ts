@@ -276,6 +276,8 @@ export class ExportContext {
   private closed = false;
   description: string | undefined;
   blockSize: { minimum: number; preferred: number; maximum: number } | undefined;
+  /** The host file reads may be sent from directly (Plugin.read_source_fd), if any. */
+  readSourceFd: number | undefined;
 
   constructor(
     private readonly plugin: Plugin,
@@ -339,6 +341,8 @@ export class ExportContext {
     if (canMultiConn && threadModel > ThreadModel.SERIALIZE_CONNECTIONS) flags |= TransmissionFlag.CAN_MULTI_CONN;
     if (this.cacheMode !== CacheMode.NONE) flags |= TransmissionFlag.SEND_CACHE;
     this.eflags = flags;
+    // Sending from the file skips the request locks, so only a plugin that takes none may.
+    if (threadModel === ThreadModel.PARALLEL && p.read_source_fd) this.readSourceFd = p.read_source_fd(h);
   }
 
   private async askMode<T extends number>(name: string, call: () => Promise<T> | T): Promise<T> {

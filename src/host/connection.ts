@@ -2,7 +2,9 @@
  * One client connection from accept to close: preconnect, handshake, transmission, close.
  * Nothing a client does can throw out of here: every failure ends this connection only.
  */
+import { createRequire } from 'node:module';
 import type { Duplex, Readable, Writable } from 'node:stream';
+import type FsNative from '@nbdkit-ts/fs-native';
 import type { Backend } from './backend.js';
 import { Handshake, HandshakeAbort, type HandshakeIO, type HandshakeOptions } from './handshake.js';
 import { ConnectionClosedError, InputReader } from './input.js';
@@ -14,6 +16,8 @@ import { Transmission, type ReplyChannel } from './transmission.js';
 export interface ClientStreams {
   /** A reader already fed by the socket (direct reads); else one is made on `input`. */
   reader?: InputReader;
+  /** The socket's descriptor when it is a plain socket the server may write to itself. */
+  socketFd?: number;
   input: Readable;
   output: Writable;
   /** Both directions as one stream, for wrapping in TLS (made on demand: it reads its input). */
@@ -26,28 +30,56 @@ function writeTo(output: Writable, data: Buffer): void {
   if (!output.destroyed) output.write(data);
 }
 
+const fsNative = createRequire(import.meta.url)('@nbdkit-ts/fs-native') as typeof FsNative;
+
 let nextConnectionId = 0;
 
 /**
  * Replies completed in the same event-loop turn leave in one writev: the stream is corked at the
  * first reply of a turn and uncorked once that turn's callbacks and microtasks have run.
+ * `socketFd` (a plain socket) lets read replies go straight from a file with sendfile.
  */
-function replyChannel(output: Writable): ReplyChannel {
+function replyChannel(output: Writable, socketFd: number | undefined): ReplyChannel {
   let corked = false;
   const uncork = (): void => {
     corked = false;
     output.uncork();
   };
+  const write = (data: Buffer, sent?: () => void): void => {
+    if (output.destroyed) return;
+    if (!corked) {
+      corked = true;
+      output.cork();
+      process.nextTick(uncork);
+    }
+    output.write(data, sent);
+  };
+  const sendFromFile =
+    socketFd === undefined || fsNative === null
+      ? undefined
+      : (header: Buffer, fileFd: number, offset: bigint, count: number, spill: Buffer, release: () => void): boolean => {
+          // Bytes already queued (corked ones included) must leave first.
+          if (output.destroyed || output.writableLength > 0) return false;
+          let sent: number;
+          try {
+            sent = fsNative.sendReply(socketFd, header, fileFd, offset, count, spill);
+          } catch (error) {
+            // Nothing sent: the usual way will meet (and report) the same error properly.
+            if (((error as { sent?: number }).sent ?? 0) === 0) return false;
+            // Half a reply cannot be taken back: the connection is over.
+            output.destroy(error as Error);
+            release();
+            return true;
+          }
+          if (sent < header.length) write(header.subarray(sent));
+          const rest = header.length + count - sent;
+          if (rest === 0) release();
+          else write(spill.subarray(0, Math.min(rest, count)), release);
+          return true;
+        };
   return {
-    write: (data, sent) => {
-      if (output.destroyed) return;
-      if (!corked) {
-        corked = true;
-        output.cork();
-        process.nextTick(uncork);
-      }
-      output.write(data, sent);
-    },
+    write,
+    sendFromFile,
     get writableLength() {
       return output.writableLength;
     },
@@ -123,7 +155,8 @@ export async function serveConnection(
     try {
       const transmission = new Transmission(
         reader,
-        replyChannel(output),
+        // After STARTTLS the bytes must go through TLS: no writing to the socket underneath.
+        replyChannel(output, output === streams.output ? streams.socketFd : undefined),
         negotiated.context,
         negotiated.structuredReplies,
         negotiated.baseAllocation,

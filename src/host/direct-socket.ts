@@ -28,7 +28,7 @@ interface HandleOwner {
 }
 
 function enlargeSendBuffer(fd: number | undefined): void {
-  if (fsNative === null || fd === undefined || fd < 0) return;
+  if (fsNative === null || fd === undefined) return;
   try {
     fsNative.setSendBuffer(fd, SEND_BUFFER_BYTES);
   } catch (error) {
@@ -36,8 +36,15 @@ function enlargeSendBuffer(fd: number | undefined): void {
   }
 }
 
+/** A taken-over socket, its reader, and its descriptor (for sendfile) when Node exposes it. */
+export interface TakenOver {
+  socket: Socket;
+  reader: InputReader;
+  fd: number | undefined;
+}
+
 /** The socket to serve and its reader, or undefined when the handle cannot be taken over. */
-export function takeOverWithDirectReads(accepted: Socket): { socket: Socket; reader: InputReader } | undefined {
+export function takeOverWithDirectReads(accepted: Socket): TakenOver | undefined {
   const owner = accepted as unknown as HandleOwner;
   const handle = owner._handle;
   if (handle === null || typeof handle !== 'object' || accepted.destroyed) return undefined;
@@ -56,6 +63,7 @@ export function takeOverWithDirectReads(accepted: Socket): { socket: Socket; rea
   owner._handle = null;
   accepted.destroy();
   reader.attachDirect(socket);
-  enlargeSendBuffer(handle.fd);
-  return { socket, reader };
+  const fd = typeof handle.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
+  enlargeSendBuffer(fd);
+  return { socket, reader, fd };
 }

@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import type { ClientStreams } from './connection.js';
 import { takeOverWithDirectReads } from './direct-socket.js';
-import type { InputReader } from './input.js';
 
 export type Accept = (streams: ClientStreams) => void;
 
@@ -22,7 +21,7 @@ export type SocketReads = 'direct' | 'streams';
 function acceptor(reads: SocketReads, accept: Accept): (socket: Socket) => void {
   return (accepted) => {
     const taken = reads === 'direct' ? takeOverWithDirectReads(accepted) : undefined;
-    accept(taken ? socketStreams(taken.socket, taken.reader) : socketStreams(accepted));
+    accept(taken ? { ...socketStreams(taken.socket), reader: taken.reader, socketFd: taken.fd } : socketStreams(accepted));
   };
 }
 
@@ -32,10 +31,9 @@ function createListener(reads: SocketReads, accept: Accept): Server {
 }
 
 /** Close a socket gracefully, and for good even if the client never reads what is queued. */
-export function socketStreams(socket: Socket, reader?: InputReader): ClientStreams {
+export function socketStreams(socket: Socket): ClientStreams {
   socket.setNoDelay(true);
   return {
-    reader,
     input: socket,
     output: socket,
     transport: () => socket,

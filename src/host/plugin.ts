@@ -148,6 +148,14 @@ export interface Plugin {
   zero?(h: Handle, count: number, offset: bigint, flags: number): Awaitable<void>;
   extents?(h: Handle, count: number, offset: bigint, flags: number, extents: ExtentSink): Awaitable<void>;
   cache?(h: Handle, count: number, offset: bigint, flags: number): Awaitable<void>;
+
+  /**
+   * nbdkit-ts only, for plugins whose pread is a plain pread(2) of one host file at the same
+   * offsets: that file's descriptor, so that the server may send a read reply straight from
+   * the file (sendfile) instead of through memory. Consulted once, at open, for parallel
+   * plugins; undefined means no such file.
+   */
+  read_source_fd?(h: Handle): number | undefined;
 }
 
 /** What a plugin module (built-in or language adapter) exports: a factory for its Plugin. */

@@ -40,6 +40,12 @@ const SIMPLE_HEADER = 16;
 const CHUNK_HEADER = 20;
 /** Recycled read-reply bytes kept per connection. */
 const POOL_BYTES = 16 * 1024 * 1024;
+/**
+ * Reads up to this size may be sent straight from the plugin's file. The part the socket does
+ * not take is read synchronously, so this is also the most file I/O one reply does on the event
+ * loop (as the file plugin's own limit for synchronous reads).
+ */
+const SEND_FROM_FILE_MAX = 256 * 1024;
 
 export interface ReplyChannel {
   /** Queue a reply. `sent` runs once the channel no longer needs `data` (sent, or dropped). */
@@ -48,6 +54,14 @@ export interface ReplyChannel {
   readonly writableLength: number;
   /** Resolves when writableLength has dropped (the 'drain' event) or the channel closed. */
   drained(): Promise<void>;
+  /**
+   * Send a read reply whose data comes straight from a host file: `header`, then `count` bytes
+   * of `fileFd` at `offset`. What the socket does not take at once is read into `spill` and
+   * queued behind, so the reply leaves whole and in order; `release` runs when `spill` is free
+   * again. False when the channel cannot do that now (replies already queued): send from memory.
+   * Absent when the channel is not a plain socket.
+   */
+  sendFromFile?(header: Buffer, fileFd: number, offset: bigint, count: number, spill: Buffer, release: () => void): boolean;
 }
 
 interface Request {
@@ -284,19 +298,38 @@ export class Transmission {
 
   private read(request: Request): MaybePromise<void> {
     const { count, offset } = request;
-    // The reply is built around the data so that the plugin reads straight into it.
     const headerSize = this.structuredReplies ? CHUNK_HEADER + 8 : SIMPLE_HEADER;
+    if (this.sendFromFile(request, headerSize)) return;
+    // The reply is built around the data so that the plugin reads straight into it.
     // A buffer whose pread failed is not recycled: the plugin might still hold it.
     const reply = this.buffers.take(headerSize + count);
     return then(this.context.pread(reply.subarray(headerSize), offset), () => {
-      if (this.structuredReplies) {
-        writeChunkHeader(reply, ReplyFlag.DONE, ReplyType.OFFSET_DATA, request.header, 8 + count);
-        reply.writeBigUInt64BE(offset, CHUNK_HEADER);
-      } else {
-        writeSimpleHeader(reply, 0, request.header);
-      }
+      this.writeReadHeader(reply, request);
       this.out.write(reply, () => this.buffers.give(reply));
     });
+  }
+
+  /** The reply to a read straight from the plugin's file, when both ends allow it. */
+  private sendFromFile(request: Request, headerSize: number): boolean {
+    const fd = this.context.readSourceFd;
+    if (fd === undefined || this.out.sendFromFile === undefined || request.count > SEND_FROM_FILE_MAX) return false;
+    const header = Buffer.allocUnsafe(headerSize);
+    this.writeReadHeader(header, request);
+    const spill = this.buffers.take(request.count);
+    const release = (): void => this.buffers.give(spill);
+    if (this.out.sendFromFile(header, fd, request.offset, request.count, spill, release)) return true;
+    release();
+    return false;
+  }
+
+  /** The header of a successful read reply, at the start of `out`. */
+  private writeReadHeader(out: Buffer, request: Request): void {
+    if (this.structuredReplies) {
+      writeChunkHeader(out, ReplyFlag.DONE, ReplyType.OFFSET_DATA, request.header, 8 + request.count);
+      out.writeBigUInt64BE(request.offset, CHUNK_HEADER);
+    } else {
+      writeSimpleHeader(out, 0, request.header);
+    }
   }
 
   private async blockStatus(request: Request): Promise<void> {

@@ -155,6 +155,7 @@ const createFilePlugin: PluginFactory = (host) => {
     can_cache: () => CacheMode.EMULATE,
 
     pread: (h, buf, offset) => readFully((h as FileHandle).fd, buf, offset),
+    read_source_fd: (h) => (h as FileHandle).fd,
     async pwrite(h, buf, offset, flags) {
       const fd = (h as FileHandle).fd;
       await writeFully(fd, buf, offset);

@@ -1,6 +1,6 @@
 /*
- * fallocate(2) and lseek(2) with SEEK_DATA/SEEK_HOLE for Node, which exposes neither, and
- * SO_SNDBUF for stream sockets, which Node's net module cannot set either.
+ * fallocate(2) and lseek(2) with SEEK_DATA/SEEK_HOLE for Node, which exposes neither; for
+ * stream sockets, SO_SNDBUF and sendfile(2), which Node's net module does not offer either.
  * Every function is synchronous: each is one short system call, and the file plugin calls
  * them for trim, zero and extents, which are rare compared to reads and writes.
  * Errors throw an Error whose `code` is the errno name, as Node's own fs errors do.
@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +30,8 @@ static const char *errno_code(int err) {
   case ENXIO: return "ENXIO";
   case EOPNOTSUPP: return "EOPNOTSUPP";
   case EPERM: return "EPERM";
+  case EPIPE: return "EPIPE";
+  case ECONNRESET: return "ECONNRESET";
   case ESPIPE: return "ESPIPE";
   case ETXTBSY: return "ETXTBSY";
   case EROFS: return "EROFS";
@@ -117,6 +120,79 @@ static napi_value set_send_buffer(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* An Error for errno with a `sent` property: how many bytes had left before it happened. */
+static napi_value throw_errno_sent(napi_env env, const char *syscall, int err, int64_t sent) {
+  char message[256];
+  napi_value code, text, error, sent_value;
+  snprintf(message, sizeof message, "%s: %s", syscall, strerror(err));
+  napi_create_string_utf8(env, errno_code(err), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
+  napi_create_error(env, code, text, &error);
+  napi_create_int64(env, sent, &sent_value);
+  napi_set_named_property(env, error, "sent", sent_value);
+  napi_throw(env, error);
+  return NULL;
+}
+
+/*
+ * sendReply(socketFd, header, fileFd, offset: bigint, count, spill): one NBD read reply, the
+ * header followed by `count` bytes of the file from `offset`, sent without copying the data
+ * through JavaScript. The socket is non-blocking: when it fills up (or the file ends early),
+ * the data not sent is pread into `spill` (zeroes past the end of the file) for the caller to
+ * queue behind, and the return value, the bytes of header and data that did leave, says where
+ * to resume. Nothing is left half done: on an error the thrown Error's `sent` says how far it got.
+ */
+static napi_value send_reply(napi_env env, napi_callback_info info) {
+  napi_value argv[6], result;
+  size_t argc = 6, header_length, spill_length;
+  int sock, file;
+  int64_t offset;
+  uint32_t count;
+  bool lossless;
+  void *header, *spill;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 ||
+      napi_get_value_int32(env, argv[0], &sock) != napi_ok ||
+      napi_get_buffer_info(env, argv[1], &header, &header_length) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &file) != napi_ok ||
+      napi_get_value_bigint_int64(env, argv[3], &offset, &lossless) != napi_ok || !lossless || offset < 0 ||
+      napi_get_value_uint32(env, argv[4], &count) != napi_ok ||
+      napi_get_buffer_info(env, argv[5], &spill, &spill_length) != napi_ok || spill_length < count) {
+    napi_throw_type_error(env, NULL, "expected (socketFd, header: Buffer, fileFd, offset: bigint, count, spill: Buffer)");
+    return NULL;
+  }
+  size_t header_sent = 0;
+  while (header_sent < header_length) {
+    ssize_t n = send(sock, (char *)header + header_sent, header_length - header_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) header_sent += n;
+    else if (errno == EINTR) continue;
+    else if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    else return throw_errno_sent(env, "send", errno, header_sent);
+  }
+  uint32_t data_sent = 0;
+  if (header_sent == header_length) {
+    off_t position = offset;
+    while (data_sent < count) {
+      ssize_t n = sendfile(sock, file, &position, count - data_sent);
+      if (n > 0) data_sent += n;
+      else if (n == 0) break; /* the file ended early: the rest is zeroes, from the spill */
+      else if (errno == EINTR) continue;
+      else if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      else return throw_errno_sent(env, "sendfile", errno, header_sent + data_sent);
+    }
+  }
+  uint32_t spilled = 0;
+  while (data_sent + spilled < count) {
+    ssize_t n = pread(file, (char *)spill + spilled, count - data_sent - spilled, offset + data_sent + spilled);
+    if (n > 0) spilled += n;
+    else if (n == 0) {
+      memset((char *)spill + spilled, 0, count - data_sent - spilled);
+      break;
+    } else if (errno != EINTR) return throw_errno_sent(env, "pread", errno, header_sent + data_sent);
+  }
+  napi_create_int64(env, (int64_t)header_sent + data_sent, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
     { "punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_default, NULL },
@@ -124,6 +200,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "seekData", NULL, seek_data, NULL, NULL, NULL, napi_default, NULL },
     { "seekHole", NULL, seek_hole, NULL, NULL, NULL, napi_default, NULL },
     { "setSendBuffer", NULL, set_send_buffer, NULL, NULL, NULL, napi_default, NULL },
+    { "sendReply", NULL, send_reply, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;
