@@ -41,10 +41,13 @@ const CHUNK_HEADER = 20;
 /** Recycled read-reply bytes kept per connection. */
 const POOL_BYTES = 16 * 1024 * 1024;
 /**
- * Reads up to this size may be sent straight from the plugin's file. The part the socket does
- * not take is read synchronously, so this is also the most file I/O one reply does on the event
- * loop (as the file plugin's own limit for synchronous reads).
+ * Reads in this range may be sent straight from the plugin's file. Below it, copying is cheap
+ * and replies finished in one turn are better sent together in one writev (straight sends are
+ * two system calls each: 4 KiB reads with 64 in flight went from 0.83 to 1.05 s). Above it, the
+ * part the socket does not take is read synchronously, so this is also the most file I/O one
+ * reply does on the event loop (as the file plugin's own limit for synchronous reads).
  */
+const SEND_FROM_FILE_MIN = 64 * 1024;
 const SEND_FROM_FILE_MAX = 256 * 1024;
 
 export interface ReplyChannel {
@@ -312,12 +315,15 @@ export class Transmission {
   /** The reply to a read straight from the plugin's file, when both ends allow it. */
   private sendFromFile(request: Request, headerSize: number): boolean {
     const fd = this.context.readSourceFd;
-    if (fd === undefined || this.out.sendFromFile === undefined || request.count > SEND_FROM_FILE_MAX) return false;
+    const count = request.count;
+    if (fd === undefined || this.out.sendFromFile === undefined || count < SEND_FROM_FILE_MIN || count > SEND_FROM_FILE_MAX) {
+      return false;
+    }
     const header = Buffer.allocUnsafe(headerSize);
     this.writeReadHeader(header, request);
-    const spill = this.buffers.take(request.count);
+    const spill = this.buffers.take(count);
     const release = (): void => this.buffers.give(spill);
-    if (this.out.sendFromFile(header, fd, request.offset, request.count, spill, release)) return true;
+    if (this.out.sendFromFile(header, fd, request.offset, count, spill, release)) return true;
     release();
     return false;
   }
