@@ -29,6 +29,8 @@ const HELP = `usage: node bench/run.mjs [options]
   --plugins LIST    comma-separated subset of: file,memory,lua,python,tcl
   --workloads LIST  comma-separated subset of: read256k,read4k64,read4k1,write256k,startup
   --timeout S       limit for one workload run, in seconds (default 120)
+  --cold            a fresh server for every run (default: one server per workload,
+                    warmed up by the discarded first run)
   --no-native       measure nbdkit-ts only
   --json FILE       also write every measurement to FILE
 `;
@@ -41,6 +43,7 @@ const { values: opts } = parseArgs({
     plugins: { type: 'string', default: 'file,memory,lua,python,tcl' },
     workloads: { type: 'string', default: 'read256k,read4k64,read4k1,write256k,startup' },
     timeout: { type: 'string', default: '120' },
+    cold: { type: 'boolean', default: false },
     'no-native': { type: 'boolean', default: false },
     json: { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -54,6 +57,7 @@ const RUNS = positive(opts.runs, '--runs');
 const SIZE = positive(opts.size, '--size') * MiB;
 const SMALL_SIZE = positive(opts['small-size'], '--small-size') * MiB;
 const TIMEOUT_MS = positive(opts.timeout, '--timeout') * 1000;
+const COLD = opts.cold;
 
 function positive(text, name) {
   const n = Number(text);
@@ -235,34 +239,93 @@ function median(values) {
 
 // ---------------------------------------------------------------------------------------------
 
-/** One measurement: serve, (prefill), time the client, read the server's peak memory, stop. */
-async function measure(impl, plugin, workloadName, files) {
+/** The start-up workload: a server of its own per run, timed from spawn to exit. */
+async function measureStartup(impl, plugin, files) {
+  const pluginArgs = PLUGIN_SETUPS[plugin].args(files.big, SIZE);
+  const run = await runTimed(
+    serverArgv(impl, ['-U', '-', ...pluginArgs, '--run', 'nbdinfo --size "$uri" >/dev/null']),
+    TIMEOUT_MS,
+  );
+  return run.ok ? { seconds: run.seconds } : { error: run.why };
+}
+
+/** A server for one workload, prefilled when the plugin needs it; `error` when it did not start. */
+async function serveWorkload(impl, plugin, workloadName, files) {
   const setup = PLUGIN_SETUPS[plugin];
   const workload = WORKLOADS[workloadName];
   const size = workload.small ? SMALL_SIZE : SIZE;
   const source = workload.small ? files.small : files.big;
   // Writes go to a copy-free target of the same size; reads to the source itself.
   const disk = workload.writes ? files.target : source;
-  const pluginArgs = setup.args(disk, size);
-  if (workload.startup) {
-    const run = await runTimed(
-      serverArgv(impl, ['-U', '-', ...pluginArgs, '--run', 'nbdinfo --size "$uri" >/dev/null']),
-      TIMEOUT_MS,
-    );
-    return run.ok ? { seconds: run.seconds } : { error: run.why };
-  }
-  const server = await startServer(impl, pluginArgs, files.dir);
+  const server = await startServer(impl, setup.args(disk, size), files.dir);
   if (server.error) return { error: server.error, fatal: true };
-  try {
-    if (setup.prefill && !workload.writes) {
-      const fill = await runTimed(['nbdcopy', source, server.uri], TIMEOUT_MS);
-      if (!fill.ok) return { error: `prefill: ${fill.why}` };
+  if (setup.prefill && !workload.writes) {
+    const fill = await runTimed(['nbdcopy', source, server.uri], TIMEOUT_MS);
+    if (!fill.ok) {
+      await server.stop();
+      return { error: `prefill: ${fill.why}` };
     }
-    const run = await runTimed(workload.client(server.uri, source), TIMEOUT_MS);
-    const peak = server.peak();
-    return run.ok ? { seconds: run.seconds, peak } : { error: run.why, peak };
+  }
+  return { server, client: () => workload.client(server.uri, source) };
+}
+
+/** One timed client run against a served workload. */
+async function timeClient(served) {
+  const run = await runTimed(served.client(), TIMEOUT_MS);
+  return run.ok ? { seconds: run.seconds } : { error: run.why };
+}
+
+/**
+ * Runs 0..RUNS of one workload for each implementation, alternating who goes first so that
+ * drift on a busy machine hits both alike; run 0 is the warm-up and is discarded. Warm (the
+ * default): each implementation keeps one server for all runs, so the warm-up also pays its
+ * one-time costs (V8 compiling nbdkit-ts's hot path, buffers first touched). Cold: every run
+ * has a server of its own.
+ */
+async function measureWorkload(plugin, workloadName, impls, files, cell, broken) {
+  const note = (impl, error, fatal) => {
+    cell[impl].error = error;
+    if (fatal) broken[impl] = error;
+    process.stderr.write(`bench: ${plugin} ${workloadName} ${impl}: ${error}\n`);
+  };
+  const warm = {};
+  try {
+    for (let run = 0; run <= RUNS; run++) {
+      const order = run % 2 ? [...impls].reverse() : impls;
+      for (const impl of order) {
+        const slot = cell[impl];
+        if (broken[impl] || slot.error) continue;
+        if (WORKLOADS[workloadName].startup) {
+          const m = await measureStartup(impl, plugin, files);
+          if (m.error) note(impl, m.error, false);
+          else if (run > 0) slot.times.push(m.seconds);
+          continue;
+        }
+        let served = warm[impl];
+        if (!served) {
+          served = await serveWorkload(impl, plugin, workloadName, files);
+          if (served.error) {
+            note(impl, served.error, served.fatal);
+            continue;
+          }
+          if (!COLD) warm[impl] = served;
+        }
+        const m = await timeClient(served);
+        if (m.error) note(impl, m.error, false);
+        else if (run > 0) slot.times.push(m.seconds);
+        if (COLD) {
+          const peak = served.server.peak();
+          if (peak !== undefined) slot.peaks.push(peak);
+          await served.server.stop();
+        }
+      }
+    }
   } finally {
-    await server.stop();
+    for (const [impl, served] of Object.entries(warm)) {
+      const peak = served.server.peak();
+      if (peak !== undefined) cell[impl].peaks.push(peak);
+      await served.server.stop();
+    }
   }
 }
 
@@ -298,24 +361,7 @@ async function main() {
     for (const workloadName of workloads) {
       const cell = (results[plugin][workloadName] = {});
       for (const impl of impls) cell[impl] = { times: [], peaks: [] };
-      for (let run = 0; run <= RUNS; run++) {
-        // Alternate who goes first, so that drift on a busy machine hits both alike.
-        const order = run % 2 ? [...impls].reverse() : impls;
-        for (const impl of order) {
-          const slot = cell[impl];
-          if (broken[impl] || slot.error) continue;
-          const m = await measure(impl, plugin, workloadName, files);
-          if (m.error) {
-            slot.error = m.error;
-            if (m.fatal) broken[impl] = m.error;
-            process.stderr.write(`bench: ${plugin} ${workloadName} ${impl}: ${m.error}\n`);
-            continue;
-          }
-          if (run === 0) continue; // warm-up: page cache, snapshot caches, JIT of the client side
-          slot.times.push(m.seconds);
-          if (m.peak !== undefined) slot.peaks.push(m.peak);
-        }
-      }
+      await measureWorkload(plugin, workloadName, impls, files, cell, broken);
       const line = impls.map((impl) => `${impl} ${format(cell[impl], 'time')}`).join(', ');
       process.stderr.write(`bench: ${plugin} ${workloadName}: ${line}\n`);
     }
@@ -367,7 +413,8 @@ function render(results, impls, nativeVersion) {
     `nbdkit-ts benchmark, ${date} UTC: ${availableParallelism()} CPUs, Node ${process.version}, ` +
       `native ${nativeVersion ?? 'not measured'}.`,
     `nbdcopy over a Unix socket; ${SIZE / MiB} MiB disk (${SMALL_SIZE / MiB} MiB for one at a time); ` +
-      `median of ${RUNS} runs after a warm-up; ratio = nbdkit-ts / native (under 1.00: nbdkit-ts is faster).`,
+      `median of ${RUNS} runs after a warm-up, ${COLD ? 'a fresh server for every run' : 'one server per workload'}; ` +
+      'ratio = nbdkit-ts / native (under 1.00: nbdkit-ts is faster).',
     '',
     line(head),
     rule,
