@@ -37,6 +37,59 @@ function requestBytes(command: number, offset: bigint, length: number, cookie: b
   return header;
 }
 
+/**
+ * Exercises how the server reads requests: headers and payloads split anywhere, payloads small
+ * enough to be views of a read and large enough to be read straight into their buffer, a
+ * refused payload skipped in between, and the next request in the same read. Then the disk
+ * (`size` bytes, shared with other tests) must hold exactly what was written.
+ */
+async function writeInFragmentsAndCheck(socket: string, size: number): Promise<void> {
+  const client = await RawClient.connect(socket);
+  await client.handshake();
+  client.sendRequest(NBD_CMD.READ, 0n, size, { cookie: 1n });
+  const disk = Buffer.from((await client.readSimpleReply(size)).data);
+  const sizes = [1, 27, 524288, 511, 4096, 16383, 16384, 65543, 300_000, 262144, 100_000, 3, 524288, 5000, 77];
+  let seed = 12345;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const stream: Buffer[] = [];
+  const expected = new Map<bigint, number>();
+  let cookie = 100n;
+  for (const length of sizes) {
+    const offset = random(disk.length - length);
+    const payload = Buffer.alloc(length);
+    for (let i = 0; i < length; i++) payload[i] = random(256);
+    payload.copy(disk, offset);
+    stream.push(requestBytes(NBD_CMD.WRITE, BigInt(offset), length, ++cookie), payload);
+    expected.set(cookie, 0);
+    if (length === 16384) {
+      // Past the end: refused, and its 70000-byte payload must be skipped, not applied.
+      stream.push(requestBytes(NBD_CMD.WRITE, BigInt(disk.length), 70000, ++cookie), Buffer.alloc(70000, 0xff));
+      expected.set(cookie, NBD_ERR.ENOSPC);
+    }
+  }
+  const bytes = Buffer.concat(stream);
+  for (let sent = 0; sent < bytes.length; ) {
+    const piece = Math.min(bytes.length - sent, 1 + random(random(2) ? 100 : 90_000));
+    client.write(bytes.subarray(sent, sent + piece));
+    sent += piece;
+    if (random(3) === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  const replies = new Map<bigint, number>();
+  for (let i = 0; i < expected.size; i++) {
+    const reply = await client.readSimpleReply();
+    replies.set(reply.cookie, reply.error);
+  }
+  expect(replies).toEqual(expected);
+  client.sendRequest(NBD_CMD.READ, 0n, size, { cookie: 1n });
+  const read = await client.readSimpleReply(size);
+  expect(read.error).toBe(0);
+  expect(read.data.equals(disk)).toBe(true);
+  client.end();
+}
+
 /** A well-behaved client still gets correct service. */
 async function stillServes(): Promise<void> {
   const out = await nbdPython(server.uri, 'h.pwrite(b"alive", 1000)\nprint(h.pread(5, 1000).decode())');
@@ -167,54 +220,7 @@ describe('transmission', () => {
   });
 
   it('write payloads of every size, cut into odd fragments and pipelined, land intact', async () => {
-    // Exercises how the server reads requests: headers and payloads split anywhere, payloads
-    // small enough to be views of a read and large enough to be read straight into their
-    // buffer, a refused payload skipped in between, and the next request in the same read.
-    const client = await RawClient.connect(server.socket);
-    await client.handshake();
-    // Other tests share this disk: start from what it holds.
-    client.sendRequest(NBD_CMD.READ, 0n, 1024 * 1024, { cookie: 1n });
-    const disk = Buffer.from((await client.readSimpleReply(1024 * 1024)).data);
-    const sizes = [1, 27, 511, 4096, 16383, 16384, 65543, 262144, 100_000, 3, 524288];
-    let seed = 12345;
-    const random = (n: number): number => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed % n;
-    };
-    const stream: Buffer[] = [];
-    const expected = new Map<bigint, number>();
-    let cookie = 100n;
-    for (const size of sizes) {
-      const offset = random(disk.length - size);
-      const payload = Buffer.alloc(size);
-      for (let i = 0; i < size; i++) payload[i] = random(256);
-      payload.copy(disk, offset);
-      stream.push(requestBytes(NBD_CMD.WRITE, BigInt(offset), size, ++cookie), payload);
-      expected.set(cookie, 0);
-      if (size === 16384) {
-        // Past the end: refused, and its 70000-byte payload must be skipped, not applied.
-        stream.push(requestBytes(NBD_CMD.WRITE, BigInt(disk.length), 70000, ++cookie), Buffer.alloc(70000, 0xff));
-        expected.set(cookie, NBD_ERR.ENOSPC);
-      }
-    }
-    const bytes = Buffer.concat(stream);
-    for (let sent = 0; sent < bytes.length; ) {
-      const piece = Math.min(bytes.length - sent, 1 + random(random(2) ? 100 : 90_000));
-      client.write(bytes.subarray(sent, sent + piece));
-      sent += piece;
-      if (random(3) === 0) await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-    const replies = new Map<bigint, number>();
-    for (let i = 0; i < expected.size; i++) {
-      const reply = await client.readSimpleReply();
-      replies.set(reply.cookie, reply.error);
-    }
-    expect(replies).toEqual(expected);
-    client.sendRequest(NBD_CMD.READ, 0n, disk.length, { cookie: 1n });
-    const read = await client.readSimpleReply(disk.length);
-    expect(read.error).toBe(0);
-    expect(read.data.equals(disk)).toBe(true);
-    client.end();
+    await writeInFragmentsAndCheck(server.socket, 1024 * 1024);
   });
 
   it('an oversized read gets ENOMEM without the server allocating it', async () => {
@@ -329,6 +335,13 @@ describe('file plugin read replies (sent straight from the file where possible)'
       expect(payload.subarray(8).equals(data.subarray(r.offset, r.offset + r.length)), `cookie ${r.cookie}`).toBe(true);
     }
     client.end();
+  });
+
+  it('fragmented pipelined writes land intact, also while large ones wait for the thread pool', async () => {
+    // Writes above 256 KiB go through the thread pool, so request headers stay in use while the
+    // server goes on reading: the memory they were read into must not be reused meanwhile.
+    await writeInFragmentsAndCheck(fileServer.socket, data.length);
+    writeFileSync(path, data);
   });
 
   it('a file that shrinks under the server reads as zeroes past its new end', async () => {

@@ -2,10 +2,9 @@
  * One client connection from accept to close: preconnect, handshake, transmission, close.
  * Nothing a client does can throw out of here: every failure ends this connection only.
  */
-import { createRequire } from 'node:module';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import type FsNative from '@nbdkit-ts/fs-native';
 import type { Backend } from './backend.js';
+import { fsNative } from './fs-native.js';
 import { Handshake, HandshakeAbort, type HandshakeIO, type HandshakeOptions } from './handshake.js';
 import { ConnectionClosedError, InputReader } from './input.js';
 import { logDebug, logError } from './log.js';
@@ -30,8 +29,6 @@ function writeTo(output: Writable, data: Buffer): void {
   if (!output.destroyed) output.write(data);
 }
 
-const fsNative = createRequire(import.meta.url)('@nbdkit-ts/fs-native') as typeof FsNative;
-
 let nextConnectionId = 0;
 
 /**
@@ -54,15 +51,16 @@ function replyChannel(output: Writable, socketFd: number | undefined): ReplyChan
     }
     output.write(data, sent);
   };
+  const native = fsNative;
   const sendFromFile =
-    socketFd === undefined || fsNative === null
+    socketFd === undefined || native === null
       ? undefined
       : (header: Buffer, fileFd: number, offset: bigint, count: number, spill: Buffer, release: () => void): boolean => {
           // Bytes already queued (corked ones included) must leave first.
           if (output.destroyed || output.writableLength > 0) return false;
           let sent: number;
           try {
-            sent = fsNative.sendReply(socketFd, header, fileFd, offset, count, spill);
+            sent = native.sendReply(socketFd, header, fileFd, offset, count, spill);
           } catch (error) {
             // Nothing sent: the usual way will meet (and report) the same error properly.
             if (((error as { sent?: number }).sent ?? 0) === 0) return false;

@@ -8,13 +8,10 @@
  * child_process) but does not document; when they are not as expected, the accepted socket is
  * served as it is, through 'data' events. See InputReader for what the direct reads buy.
  */
-import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
-import type FsNative from '@nbdkit-ts/fs-native';
+import { fsNative } from './fs-native.js';
 import { logDebug } from './log.js';
 import { InputReader } from './input.js';
-
-const fsNative = createRequire(import.meta.url)('@nbdkit-ts/fs-native') as typeof FsNative;
 
 /**
  * The socket send buffer asked for (the kernel caps it at net.core.wmem_max). Linux's default,

@@ -7,7 +7,7 @@
  * hold more than one request's payload plus that allowance in memory.
  *
  * Two kinds of source feed it. A stream (stdin, a TLS socket) delivers chunks of its own
- * choosing through 'data' events. A plain socket made with `directSocketReads` instead reads
+ * choosing through 'data' events. A plain socket taken over by direct-socket.ts instead reads
  * into memory the reader chooses: small reads land in a shared arena (no allocation per read),
  * and a large payload that has not fully arrived is read straight into its destination buffer,
  * so a 256 KiB write costs one or two socket reads and almost no copying instead of four 64 KiB
@@ -39,7 +39,7 @@ export class ConnectionClosedError extends Error {
   }
 }
 
-export class InputReader {
+export class InputReader implements DirectReadSink {
   private chunks: Buffer[] = [];
   /** Bytes of chunks[0] already consumed: advancing an index is cheaper than re-slicing. */
   private head = 0;
@@ -55,6 +55,8 @@ export class InputReader {
   private paused = false;
   private arena: Buffer = Buffer.allocUnsafeSlow(0);
   private arenaUsed = 0;
+  /** The arena holds views handed out (request headers, small payloads) up to here. */
+  private arenaPinned = 0;
   /** Whether the read in progress fills the payload target (else the arena). */
   private readingTarget = false;
   /** A payload being filled by direct reads, and how much of it has arrived. */
@@ -78,7 +80,7 @@ export class InputReader {
   }
 
   /**
-   * Read from a socket whose reads go to this reader's buffers (see directSocketReads): it
+   * Read from a socket whose reads go to this reader's buffers (see direct-socket.ts): it
    * emits no 'data', only its end and errors.
    */
   attachDirect(source: Readable): void {
@@ -102,6 +104,7 @@ export class InputReader {
       // The old arena is not reused: views of it may still be held (request headers, payloads).
       this.arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
       this.arenaUsed = 0;
+      this.arenaPinned = 0;
     }
     return this.arena.subarray(this.arenaUsed);
   }
@@ -124,7 +127,12 @@ export class InputReader {
       this.arenaUsed += n;
       this.push(this.arena.subarray(start, start + n));
       // The payload target was set after this read had been armed with the arena.
-      if (target !== undefined) this.fillTarget();
+      if (target !== undefined) {
+        this.fillTarget();
+        // All of it was copied out and no view of it exists: the next read may land there
+        // again. (Only here, between reads: a read already armed must find its bytes in place.)
+        if (this.chunks.length === 0) this.arenaUsed = Math.max(this.arenaPinned, start);
+      }
     }
     if (this.buffered > this.need + READ_AHEAD) this.paused = true;
     return !this.paused;
@@ -274,6 +282,7 @@ export class InputReader {
     if (available >= n) {
       // A view: the common case of a request that arrived within one chunk.
       out = first.subarray(this.head, this.head + n);
+      if (out.buffer === this.arena.buffer) this.arenaPinned = out.byteOffset + n;
       this.head += n;
       if (this.head === first.length) this.dropFirst();
     } else {

@@ -3,17 +3,8 @@
  * extents from SEEK_DATA/SEEK_HOLE, through runtimes/fs-native (Node has none of these).
  * Each handle remembers which fallocate modes its file system refused, so that it asks once.
  */
-import { createRequire } from 'node:module';
+import { fsNative } from '../host/fs-native.js';
 import { ExtentType, Flag, type ExtentSink, PluginError } from '../host/plugin.js';
-
-interface FsNative {
-  punchHole(fd: number, offset: bigint, length: bigint): void;
-  zeroRange(fd: number, offset: bigint, length: bigint): void;
-  seekData(fd: number, offset: bigint): bigint;
-  seekHole(fd: number, offset: bigint): bigint;
-}
-
-const fsNative = createRequire(import.meta.url)('@nbdkit-ts/fs-native') as FsNative | null;
 
 /** Whether the addon is there: without it trim and extents are not offered. */
 export const sparseSupported = fsNative !== null;

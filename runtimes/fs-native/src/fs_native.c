@@ -1,8 +1,9 @@
 /*
  * fallocate(2) and lseek(2) with SEEK_DATA/SEEK_HOLE for Node, which exposes neither; for
  * stream sockets, SO_SNDBUF and sendfile(2), which Node's net module does not offer either.
- * Every function is synchronous: each is one short system call, and the file plugin calls
- * them for trim, zero and extents, which are rare compared to reads and writes.
+ * Every function is synchronous, as readSync is: the file plugin calls fallocate and lseek for
+ * trim, zero and extents, rare next to reads and writes; sendReply sends one read reply of at
+ * most 256 KiB on a non-blocking socket, never waiting for it.
  * Errors throw an Error whose `code` is the errno name, as Node's own fs errors do.
  */
 #define _GNU_SOURCE
