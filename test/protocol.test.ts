@@ -268,20 +268,29 @@ describe('transmission', () => {
   });
 });
 
-describe('file plugin read replies (sent straight from the file where possible)', () => {
+/**
+ * Read replies the server sends itself, straight from a file (file plugin, sendfile) or from a
+ * view of an interpreter's heap (Lua, Python): 64 pipelined reads of mixed sizes, read only
+ * after 16 MiB of replies have met a 2 MiB socket buffer, so that most cannot leave at once and
+ * the rest of each is queued from memory. Every reply must come whole and correct.
+ */
+describe.each([
+  ['file plugin', (path: string) => ['file', path]],
+  ['Lua plugin', (path: string) => ['lua', 'examples/lua/file.lua', `file=${path}`]],
+  ['Python plugin', (path: string) => ['python', 'examples/python/file.py', `file=${path}`]],
+])('read replies sent by the server itself: %s', (_name, args) => {
   let dir: string;
-  let path: string;
   let data: Buffer;
-  let fileServer: RunningServer;
+  let readServer: RunningServer;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'nbdkit-ts-replies-'));
-    path = join(dir, 'disk.raw');
+    const path = join(dir, 'disk.raw');
     data = randomBytes(8 * 1024 * 1024);
     writeFileSync(path, data);
-    fileServer = await startServer(['file', path]);
-  });
+    readServer = await startServer(args(path), { timeoutMs: 60_000 });
+  }, 90_000);
   afterAll(async () => {
-    await fileServer.stop();
+    await readServer.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -296,7 +305,7 @@ describe('file plugin read replies (sent straight from the file where possible)'
   }
 
   it('64 pipelined reads, replies read only after the socket is full: each whole and correct', async () => {
-    const client = await RawClient.connect(fileServer.socket);
+    const client = await RawClient.connect(readServer.socket);
     await client.handshake();
     const reads = plannedReads();
     for (const r of reads) client.sendRequest(NBD_CMD.READ, BigInt(r.offset), r.length, { cookie: r.cookie });
@@ -304,7 +313,8 @@ describe('file plugin read replies (sent straight from the file where possible)'
     await new Promise((resolve) => setTimeout(resolve, 300));
     const byCookie = new Map(reads.map((r) => [r.cookie, r]));
     for (let i = 0; i < reads.length; i++) {
-      // Replies may come in any order (the large read goes through the thread pool).
+      // Replies may come in any order (on the file plugin the 300 000-byte read goes through the
+      // thread pool).
       const header = await client.read(16);
       expect([header.readUInt32BE(0), header.readUInt32BE(4)]).toEqual([SIMPLE_REPLY_MAGIC, 0]);
       const r = byCookie.get(header.readBigUInt64BE(8))!;
@@ -317,7 +327,7 @@ describe('file plugin read replies (sent straight from the file where possible)'
   });
 
   it('the same with structured replies: one OFFSET_DATA chunk per read', async () => {
-    const client = await RawClient.connect(fileServer.socket);
+    const client = await RawClient.connect(readServer.socket);
     await client.greet();
     client.sendOption(NBD_OPT.STRUCTURED_REPLY);
     expect((await client.readOptionReply()).type).toBe(NBD_REP.ACK);
@@ -339,6 +349,24 @@ describe('file plugin read replies (sent straight from the file where possible)'
       expect(payload.subarray(8).equals(data.subarray(r.offset, r.offset + r.length)), `cookie ${r.cookie}`).toBe(true);
     }
     client.end();
+  });
+});
+
+describe('file plugin writes and a shrinking file', () => {
+  let dir: string;
+  let path: string;
+  let data: Buffer;
+  let fileServer: RunningServer;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nbdkit-ts-replies-'));
+    path = join(dir, 'disk.raw');
+    data = randomBytes(8 * 1024 * 1024);
+    writeFileSync(path, data);
+    fileServer = await startServer(['file', path]);
+  });
+  afterAll(async () => {
+    await fileServer.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('fragmented pipelined writes land intact, also while large ones wait for the thread pool', async () => {

@@ -1,4 +1,4 @@
-/** fallocate, SEEK_DATA/SEEK_HOLE, SO_SNDBUF and sendfile, or null when the addon could not be built. */
+/** fallocate, SEEK_DATA/SEEK_HOLE, SO_SNDBUF, sendfile and sendmsg, or null when the addon could not be built. */
 declare const binding: {
   punchHole(fd: number, offset: bigint, length: bigint): void;
   zeroRange(fd: number, offset: bigint, length: bigint): void;
@@ -14,5 +14,10 @@ declare const binding: {
    * its start). Throws an Error with `code` and `sent` (bytes that left before the failure).
    */
   sendReply(socketFd: number, header: Buffer, fileFd: number, offset: bigint, count: number, spill: Buffer): number;
+  /**
+   * Send `header` then `data` on a non-blocking socket, as far as it takes them now. Returns the
+   * bytes sent; throws an Error with `code` and `sent` (bytes that left before the failure).
+   */
+  sendBuffers(socketFd: number, header: Uint8Array, data: Uint8Array): number;
 } | null;
 export = binding;

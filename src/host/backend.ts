@@ -422,6 +422,23 @@ export class ExportContext {
     return this.run('pread', () => this.plugin.pread(this.handle, buf, offset, 0));
   }
 
+  /** Whether preadView can be used: the plugin hands out views of its own memory. */
+  get readsViews(): boolean {
+    return this.plugin.pread_view !== undefined;
+  }
+
+  /**
+   * A read through Plugin.pread_view: `consume` gets the view while it is valid, inside the
+   * same lock, before anything else can call the plugin.
+   */
+  preadView(count: number, offset: bigint, consume: (data: Uint8Array) => void): MaybePromise<void> {
+    return this.run('pread', () => {
+      const data = this.plugin.pread_view!(this.handle, count, offset, 0);
+      if (data.length !== count) throw new PluginError(`returned ${data.length} bytes, not ${count}`, 'EIO');
+      consume(data);
+    });
+  }
+
   /** Strip FUA for plugins that do not handle it natively; the caller flushes instead. */
   private splitFua(flags: number): [number, boolean] {
     if (flags & Flag.FUA && this.fuaMode !== FuaMode.NATIVE) return [flags & ~Flag.FUA, true];

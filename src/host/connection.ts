@@ -51,33 +51,49 @@ function replyChannel(output: Writable, socketFd: number | undefined): ReplyChan
     }
     output.write(data, sent);
   };
+  /**
+   * Send a reply on the socket itself when nothing is queued in front of it: `send` returns the
+   * bytes that left and leaves the unsent data (`count` bytes of it in all) at the start of
+   * `spill`, which is queued behind with the rest of the header. False when it cannot be done.
+   */
+  const sendDirect = (header: Buffer, count: number, spill: Buffer, release: () => void, send: () => number): boolean => {
+    // Bytes already queued (corked ones included) must leave first.
+    if (output.destroyed || output.writableLength > 0) return false;
+    let sent: number;
+    try {
+      sent = send();
+    } catch (error) {
+      // Nothing sent: the usual way will meet (and report) the same error properly.
+      if (((error as { sent?: number }).sent ?? 0) === 0) return false;
+      // Half a reply cannot be taken back: the connection is over.
+      output.destroy(error as Error);
+      release();
+      return true;
+    }
+    if (sent < header.length) write(header.subarray(sent));
+    const rest = header.length + count - sent;
+    if (rest === 0) release();
+    else write(spill.subarray(0, Math.min(rest, count)), release);
+    return true;
+  };
   const native = fsNative;
-  const sendFromFile =
-    socketFd === undefined || native === null
-      ? undefined
-      : (header: Buffer, fileFd: number, offset: bigint, count: number, spill: Buffer, release: () => void): boolean => {
-          // Bytes already queued (corked ones included) must leave first.
-          if (output.destroyed || output.writableLength > 0) return false;
-          let sent: number;
-          try {
-            sent = native.sendReply(socketFd, header, fileFd, offset, count, spill);
-          } catch (error) {
-            // Nothing sent: the usual way will meet (and report) the same error properly.
-            if (((error as { sent?: number }).sent ?? 0) === 0) return false;
-            // Half a reply cannot be taken back: the connection is over.
-            output.destroy(error as Error);
-            release();
-            return true;
-          }
-          if (sent < header.length) write(header.subarray(sent));
-          const rest = header.length + count - sent;
-          if (rest === 0) release();
-          else write(spill.subarray(0, Math.min(rest, count)), release);
-          return true;
-        };
+  const direct = socketFd !== undefined && native !== null ? { fd: socketFd, native } : undefined;
   return {
     write,
-    sendFromFile,
+    sendFromFile: direct
+      ? (header, fileFd, offset, count, spill, release) =>
+          sendDirect(header, count, spill, release, () => direct.native.sendReply(direct.fd, header, fileFd, offset, count, spill))
+      : undefined,
+    sendFromMemory: direct
+      ? (header, data, spill, release) =>
+          sendDirect(header, data.length, spill, release, () => {
+            const sent = direct.native.sendBuffers(direct.fd, header, data);
+            // The view is only valid now: what did not leave is copied while it still is.
+            const dataSent = Math.max(0, sent - header.length);
+            if (dataSent < data.length) spill.set(data.subarray(dataSent));
+            return sent;
+          })
+      : undefined,
     get writableLength() {
       return output.writableLength;
     },

@@ -49,6 +49,11 @@ const POOL_BYTES = 16 * 1024 * 1024;
  */
 const SEND_FROM_FILE_MIN = 64 * 1024;
 const SEND_FROM_FILE_MAX = 256 * 1024;
+/**
+ * Reads at least this large from a plugin with Plugin.pread_view are sent from the plugin's
+ * memory without a copy into a reply buffer (below it, batching replies matters more).
+ */
+const SEND_VIEW_MIN = 64 * 1024;
 
 export interface ReplyChannel {
   /** Queue a reply. `sent` runs once the channel no longer needs `data` (sent, or dropped). */
@@ -65,6 +70,11 @@ export interface ReplyChannel {
    * Absent when the channel is not a plain socket.
    */
   sendFromFile?(header: Buffer, fileFd: number, offset: bigint, count: number, spill: Buffer, release: () => void): boolean;
+  /**
+   * The same for data in memory that is only valid now (a view of a plugin's heap): `header`
+   * then `data`, the part the socket does not take at once copied into `spill` and queued.
+   */
+  sendFromMemory?(header: Buffer, data: Uint8Array, spill: Buffer, release: () => void): boolean;
 }
 
 interface Request {
@@ -303,6 +313,9 @@ export class Transmission {
     const { count, offset } = request;
     const headerSize = this.structuredReplies ? CHUNK_HEADER + 8 : SIMPLE_HEADER;
     if (this.sendFromFile(request, headerSize)) return;
+    if (count >= SEND_VIEW_MIN && this.context.readsViews) {
+      return this.context.preadView(count, offset, (data) => this.sendView(request, headerSize, data));
+    }
     // The reply is built around the data so that the plugin reads straight into it.
     // A buffer whose pread failed is not recycled: the plugin might still hold it.
     const reply = this.buffers.take(headerSize + count);
@@ -326,6 +339,20 @@ export class Transmission {
     if (this.out.sendFromFile(header, fd, request.offset, count, spill, release)) return true;
     release();
     return false;
+  }
+
+  /** A read reply from a view of the plugin's memory, sent or copied before it goes stale. */
+  private sendView(request: Request, headerSize: number, data: Uint8Array): void {
+    const spill = this.buffers.take(request.count);
+    const release = (): void => this.buffers.give(spill);
+    const header = Buffer.allocUnsafe(headerSize);
+    this.writeReadHeader(header, request);
+    if (this.out.sendFromMemory?.(header, data, spill, release)) return;
+    release();
+    const reply = this.buffers.take(headerSize + request.count);
+    header.copy(reply);
+    reply.set(data, headerSize);
+    this.out.write(reply, () => this.buffers.give(reply));
   }
 
   /** The header of a successful read reply, at the start of `out`. */

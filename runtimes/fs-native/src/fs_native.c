@@ -2,8 +2,8 @@
  * fallocate(2) and lseek(2) with SEEK_DATA/SEEK_HOLE for Node, which exposes neither; for
  * stream sockets, SO_SNDBUF and sendfile(2), which Node's net module does not offer either.
  * Every function is synchronous, as readSync is: the file plugin calls fallocate and lseek for
- * trim, zero and extents, rare next to reads and writes; sendReply sends one read reply of at
- * most 256 KiB on a non-blocking socket, never waiting for it.
+ * trim, zero and extents, rare next to reads and writes; sendReply and sendBuffers send one
+ * read reply of at most 256 KiB on a non-blocking socket, never waiting for it.
  * Errors throw an Error whose `code` is the errno name, as Node's own fs errors do.
  */
 #define _GNU_SOURCE
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static const char *errno_code(int err) {
@@ -194,6 +195,53 @@ static napi_value send_reply(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * sendBuffers(socketFd, header, data): one NBD read reply from memory, header then data (any
+ * Uint8Array, such as a view of an interpreter's heap), written without waiting. Returns the
+ * bytes of header and data sent; on an error the thrown Error's `sent` says how far it got.
+ */
+static napi_value send_buffers(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result;
+  size_t argc = 3;
+  int sock;
+  struct iovec parts[2];
+  napi_typedarray_type type;
+  napi_value arraybuffer;
+  size_t offset;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], &sock) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &type, &parts[0].iov_len, &parts[0].iov_base, &arraybuffer, &offset) != napi_ok ||
+      type != napi_uint8_array ||
+      napi_get_typedarray_info(env, argv[2], &type, &parts[1].iov_len, &parts[1].iov_base, &arraybuffer, &offset) != napi_ok ||
+      type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "expected (socketFd, header: Uint8Array, data: Uint8Array)");
+    return NULL;
+  }
+  int64_t sent = 0;
+  struct msghdr message = { .msg_iov = parts, .msg_iovlen = 2 };
+  while (message.msg_iovlen > 0) {
+    ssize_t n = sendmsg(sock, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return throw_errno_sent(env, "sendmsg", errno, sent);
+    }
+    sent += n;
+    /* Step over what left: whole parts, then into the part the kernel stopped in. */
+    while (message.msg_iovlen > 0 && (size_t)n >= message.msg_iov[0].iov_len) {
+      n -= message.msg_iov[0].iov_len;
+      message.msg_iov++;
+      message.msg_iovlen--;
+    }
+    if (message.msg_iovlen > 0) {
+      message.msg_iov[0].iov_base = (char *)message.msg_iov[0].iov_base + n;
+      message.msg_iov[0].iov_len -= n;
+    }
+  }
+  napi_create_int64(env, sent, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
     { "punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_default, NULL },
@@ -202,6 +250,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "seekHole", NULL, seek_hole, NULL, NULL, NULL, napi_default, NULL },
     { "setSendBuffer", NULL, set_send_buffer, NULL, NULL, NULL, napi_default, NULL },
     { "sendReply", NULL, send_reply, NULL, NULL, NULL, napi_default, NULL },
+    { "sendBuffers", NULL, send_buffers, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;

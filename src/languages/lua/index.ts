@@ -118,7 +118,9 @@ class LuaPlugin {
       close: this.guarded('close', (h: unknown) => this.close(h as LuaHandle)),
       get_size: this.guarded('get_size', (h: unknown) => this.getSize(h as LuaHandle)),
       pread: this.guarded('pread', (h: unknown, buf: Uint8Array, offset: bigint, flags: number) =>
-        this.pread(h as LuaHandle, buf, offset, flags)),
+        buf.set(this.preadView(h as LuaHandle, buf.length, offset, flags))),
+      pread_view: this.guarded('pread', (h: unknown, count: number, offset: bigint, flags: number) =>
+        this.preadView(h as LuaHandle, count, offset, flags)),
     };
   }
 
@@ -532,10 +534,13 @@ class LuaPlugin {
 
   // ---- data ----------------------------------------------------------------------------
 
-  private pread(h: LuaHandle, buf: Uint8Array, offset: bigint, flags: number): void {
+  /**
+   * The string pread returned, as a view of the heap. Popped already, but Lua only frees memory
+   * when it next runs, so the view stays good until the plugin is called again.
+   */
+  private preadView(h: LuaHandle, count: number, offset: bigint, flags: number): Uint8Array {
     const { vm } = this;
     const { api, L } = vm;
-    const count = buf.length;
     const base = this.call('pread', h, 1, () => this.pushRange(count, offset, flags));
     const ptr = api._lua_tolstring(L, -1, vm.lenPtr);
     const len = api.HEAP32[vm.lenPtr >> 2] >>> 0;
@@ -547,8 +552,8 @@ class LuaPlugin {
       api._lua_settop(L, base);
       this.fail('pread', 'returned string length < count bytes');
     }
-    buf.set(api.HEAPU8.subarray(ptr, ptr + count));
     api._lua_settop(L, base);
+    return api.HEAPU8.subarray(ptr, ptr + count);
   }
 
   private pwrite(h: LuaHandle, buf: Uint8Array, offset: bigint, flags: number): void {

@@ -408,11 +408,11 @@ class PythonPlugin {
     return typeof size === 'bigint' ? size : BigInt(size ?? 0);
   }
 
-  pread(h: Handle, buf: Uint8Array, offset: bigint, flags: number): void {
-    const count = buf.length;
+  /** What pread put in the scratch buffer, as a view valid until the next call into Python. */
+  preadView(h: Handle, count: number, offset: bigint, flags: number): Uint8Array {
     const address = this.scratch(count);
     this.onConnection(h, (id) => this.dispatch.pread(id, count, offsetArg(offset), flags));
-    buf.set(this.heapView(address, count));
+    return this.heapView(address, count);
   }
 
   /** The Plugin object the server sees; optional callbacks are added by loadScript. */
@@ -430,7 +430,9 @@ class PythonPlugin {
       close: this.guarded('close', (h: Handle) => this.close(h)),
       get_size: this.guarded('get_size', (h: Handle) => this.getSize(h)),
       pread: this.guarded('pread', (h: Handle, buf: Uint8Array, offset: bigint, flags: number) =>
-        this.pread(h, buf, offset, flags)),
+        buf.set(this.preadView(h, buf.length, offset, flags))),
+      pread_view: this.guarded('pread', (h: Handle, count: number, offset: bigint, flags: number) =>
+        this.preadView(h, count, offset, flags)),
     };
     return plugin;
   }
