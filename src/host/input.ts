@@ -8,10 +8,12 @@
  *
  * Two kinds of source feed it. A stream (stdin, a TLS socket) delivers chunks of its own
  * choosing through 'data' events. A plain socket taken over by direct-socket.ts instead reads
- * into memory the reader chooses: small reads land in a shared arena (no allocation per read),
- * and a large payload that has not fully arrived is read straight into its destination buffer,
- * so a 256 KiB write costs one or two socket reads and almost no copying instead of four 64 KiB
- * chunks assembled by hand.
+ * into memory the reader chooses: a large payload that has not fully arrived is read straight
+ * into its destination buffer, so a 256 KiB write costs one or two socket reads and almost no
+ * copying instead of four 64 KiB chunks assembled by hand; everything else lands in one of two
+ * 64 KiB arenas that are used again and again, so reading allocates nothing. For that, what is
+ * handed out from an arena is always a copy (a request header, a small payload), never a view:
+ * an arena is reused as soon as no buffered bytes are left in it.
  */
 import type { Readable } from 'node:stream';
 
@@ -55,8 +57,8 @@ export class InputReader implements DirectReadSink {
   private paused = false;
   private arena: Buffer = Buffer.allocUnsafeSlow(0);
   private arenaUsed = 0;
-  /** The arena holds views handed out (request headers, small payloads) up to here. */
-  private arenaPinned = 0;
+  /** The arena used before the current one, taken again once nothing buffered is in it. */
+  private spareArena: Buffer | undefined;
   /** Whether the read in progress fills the payload target (else the arena). */
   private readingTarget = false;
   /** A payload being filled by direct reads, and how much of it has arrived. */
@@ -100,13 +102,20 @@ export class InputReader implements DirectReadSink {
     const target = this.target;
     this.readingTarget = target !== undefined && this.targetFilled < target.length;
     if (this.readingTarget) return target!.subarray(this.targetFilled);
-    if (this.arena.length - this.arenaUsed < ARENA_MIN_READ) {
-      // The old arena is not reused: views of it may still be held (request headers, payloads).
-      this.arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
-      this.arenaUsed = 0;
-      this.arenaPinned = 0;
-    }
+    // Reuse is decided only here, where no read is in progress: a read already armed must find
+    // its bytes where it was pointed. With nothing buffered, the whole arena is free again.
+    if (this.chunks.length === 0) this.arenaUsed = 0;
+    if (this.arena.length - this.arenaUsed < ARENA_MIN_READ) this.switchArena();
     return this.arena.subarray(this.arenaUsed);
+  }
+
+  /** Continue in the spare arena if nothing buffered is in it, else in a new one. */
+  private switchArena(): void {
+    const spare = this.spareArena;
+    if (this.arena.length === ARENA_BYTES) this.spareArena = this.arena;
+    const spareFree = spare !== undefined && !this.chunks.some((chunk) => chunk.buffer === spare.buffer);
+    this.arena = spareFree ? spare : Buffer.allocUnsafeSlow(ARENA_BYTES);
+    this.arenaUsed = 0;
   }
 
   /** Part of DirectReadSink. */
@@ -127,12 +136,7 @@ export class InputReader implements DirectReadSink {
       this.arenaUsed += n;
       this.push(this.arena.subarray(start, start + n));
       // The payload target was set after this read had been armed with the arena.
-      if (target !== undefined) {
-        this.fillTarget();
-        // All of it was copied out and no view of it exists: the next read may land there
-        // again. (Only here, between reads: a read already armed must find its bytes in place.)
-        if (this.chunks.length === 0) this.arenaUsed = Math.max(this.arenaPinned, start);
-      }
+      if (target !== undefined) this.fillTarget();
     }
     if (this.buffered > this.need + READ_AHEAD) this.paused = true;
     return !this.paused;
@@ -276,13 +280,14 @@ export class InputReader implements DirectReadSink {
   }
 
   private take(n: number, alloc?: (n: number) => Buffer): Buffer {
+    if (n === 0) return Buffer.alloc(0);
     const first = this.chunks[0];
     const available = first.length - this.head;
     let out: Buffer;
-    if (available >= n) {
-      // A view: the common case of a request that arrived within one chunk.
+    if (available >= n && !this.direct) {
+      // A view: the common case of a request that arrived within one chunk. (Not of an arena,
+      // which is written again.)
       out = first.subarray(this.head, this.head + n);
-      if (out.buffer === this.arena.buffer) this.arenaPinned = out.byteOffset + n;
       this.head += n;
       if (this.head === first.length) this.dropFirst();
     } else {
