@@ -15,9 +15,10 @@ declare const binding: {
    */
   sendReply(socketFd: number, header: Buffer, fileFd: number, offset: bigint, count: number, spill: Buffer): number;
   /**
-   * Send `header` then `data` on a non-blocking socket, as far as it takes them now. Returns the
-   * bytes sent; throws an Error with `code` and `sent` (bytes that left before the failure).
+   * Send `header` then the `parts` (at most 64) on a non-blocking socket, as far as it takes
+   * them now. Returns the bytes sent; throws an Error with `code` and `sent` (bytes that left
+   * before the failure).
    */
-  sendBuffers(socketFd: number, header: Uint8Array, data: Uint8Array): number;
+  sendBuffers(socketFd: number, header: Uint8Array, parts: Uint8Array[]): number;
 } | null;
 export = binding;

@@ -431,11 +431,13 @@ export class ExportContext {
    * A read through Plugin.pread_view: `consume` gets the view while it is valid, inside the
    * same lock, before anything else can call the plugin.
    */
-  preadView(count: number, offset: bigint, consume: (data: Uint8Array) => void): MaybePromise<void> {
+  preadView(count: number, offset: bigint, consume: (parts: Uint8Array[]) => void): MaybePromise<void> {
     return this.run('pread', () => {
-      const data = this.plugin.pread_view!(this.handle, count, offset, 0);
-      if (data.length !== count) throw new PluginError(`returned ${data.length} bytes, not ${count}`, 'EIO');
-      consume(data);
+      const parts = this.plugin.pread_view!(this.handle, count, offset, 0);
+      let length = 0;
+      for (const part of parts) length += part.length;
+      if (length !== count) throw new PluginError(`returned ${length} bytes, not ${count}`, 'EIO');
+      consume(parts);
     });
   }
 

@@ -9,7 +9,7 @@ import { Handshake, HandshakeAbort, type HandshakeIO, type HandshakeOptions } fr
 import { ConnectionClosedError, InputReader } from './input.js';
 import { logDebug, logError } from './log.js';
 import { type TlsConfig, upgradeToTls } from './tls.js';
-import { Transmission, type ReplyChannel } from './transmission.js';
+import { Transmission, copyParts, type ReplyChannel } from './transmission.js';
 
 /** The two directions of a client: one socket, or stdin/stdout under -s. */
 export interface ClientStreams {
@@ -28,6 +28,9 @@ export interface ClientStreams {
 function writeTo(output: Writable, data: Buffer): void {
   if (!output.destroyed) output.write(data);
 }
+
+/** The most parts fs-native's sendBuffers takes in one reply. */
+const SEND_PARTS_MAX = 64;
 
 let nextConnectionId = 0;
 
@@ -85,12 +88,13 @@ function replyChannel(output: Writable, socketFd: number | undefined): ReplyChan
           sendDirect(header, count, spill, release, () => direct.native.sendReply(direct.fd, header, fileFd, offset, count, spill))
       : undefined,
     sendFromMemory: direct
-      ? (header, data, spill, release) =>
-          sendDirect(header, data.length, spill, release, () => {
-            const sent = direct.native.sendBuffers(direct.fd, header, data);
-            // The view is only valid now: what did not leave is copied while it still is.
+      ? (header, parts, count, spill, release) =>
+          parts.length <= SEND_PARTS_MAX &&
+          sendDirect(header, count, spill, release, () => {
+            const sent = direct.native.sendBuffers(direct.fd, header, parts);
+            // The views are only valid now: what did not leave is copied while they still are.
             const dataSent = Math.max(0, sent - header.length);
-            if (dataSent < data.length) spill.set(data.subarray(dataSent));
+            if (dataSent < count) copyParts(parts, dataSent, spill);
             return sent;
           })
       : undefined,

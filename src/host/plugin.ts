@@ -157,12 +157,12 @@ export interface Plugin {
    */
   read_source_fd?(h: Handle): number | undefined;
   /**
-   * nbdkit-ts only, for plugins whose read data ends up in memory of their own (an
-   * interpreter's heap): pread without the copy into the server's buffer. Returns exactly
-   * `count` bytes as a view of that memory, valid only until the plugin is next called (the
-   * server sends or copies it at once). Synchronous; `pread` must also be there.
+   * nbdkit-ts only, for plugins whose read data is in memory of their own (an interpreter's
+   * heap, RAM disk pages): pread without the copy into the server's buffer. Returns the data as
+   * views of that memory, in order, `count` bytes in all, valid only until the plugin is next
+   * called (the server sends or copies them at once). Synchronous; `pread` must also be there.
    */
-  pread_view?(h: Handle, count: number, offset: bigint, flags: number): Uint8Array;
+  pread_view?(h: Handle, count: number, offset: bigint, flags: number): Uint8Array[];
 }
 
 /** What a plugin module (built-in or language adapter) exports: a factory for its Plugin. */

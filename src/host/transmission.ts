@@ -71,10 +71,10 @@ export interface ReplyChannel {
    */
   sendFromFile?(header: Buffer, fileFd: number, offset: bigint, count: number, spill: Buffer, release: () => void): boolean;
   /**
-   * The same for data in memory that is only valid now (a view of a plugin's heap): `header`
-   * then `data`, the part the socket does not take at once copied into `spill` and queued.
+   * The same for data in memory that is only valid now (views of a plugin's memory): `header`
+   * then the `parts`, what the socket does not take at once copied into `spill` and queued.
    */
-  sendFromMemory?(header: Buffer, data: Uint8Array, spill: Buffer, release: () => void): boolean;
+  sendFromMemory?(header: Buffer, parts: Uint8Array[], count: number, spill: Buffer, release: () => void): boolean;
 }
 
 interface Request {
@@ -314,7 +314,7 @@ export class Transmission {
     const headerSize = this.structuredReplies ? CHUNK_HEADER + 8 : SIMPLE_HEADER;
     if (this.sendFromFile(request, headerSize)) return;
     if (count >= SEND_VIEW_MIN && this.context.readsViews) {
-      return this.context.preadView(count, offset, (data) => this.sendView(request, headerSize, data));
+      return this.context.preadView(count, offset, (parts) => this.sendView(request, headerSize, parts));
     }
     // The reply is built around the data so that the plugin reads straight into it.
     // A buffer whose pread failed is not recycled: the plugin might still hold it.
@@ -341,17 +341,18 @@ export class Transmission {
     return false;
   }
 
-  /** A read reply from a view of the plugin's memory, sent or copied before it goes stale. */
-  private sendView(request: Request, headerSize: number, data: Uint8Array): void {
-    const spill = this.buffers.take(request.count);
+  /** A read reply from views of the plugin's memory, sent or copied before they go stale. */
+  private sendView(request: Request, headerSize: number, parts: Uint8Array[]): void {
+    const count = request.count;
+    const spill = this.buffers.take(count);
     const release = (): void => this.buffers.give(spill);
     const header = Buffer.allocUnsafe(headerSize);
     this.writeReadHeader(header, request);
-    if (this.out.sendFromMemory?.(header, data, spill, release)) return;
+    if (this.out.sendFromMemory?.(header, parts, count, spill, release)) return;
     release();
-    const reply = this.buffers.take(headerSize + request.count);
+    const reply = this.buffers.take(headerSize + count);
     header.copy(reply);
-    reply.set(data, headerSize);
+    copyParts(parts, 0, reply.subarray(headerSize));
     this.out.write(reply, () => this.buffers.give(reply));
   }
 
@@ -419,6 +420,20 @@ export class Transmission {
     reply.writeUInt16BE(message.length, CHUNK_HEADER + 4);
     message.copy(reply, CHUNK_HEADER + 6);
     this.out.write(reply);
+  }
+}
+
+/** Copy the bytes of `parts` from `skip` onwards into `out`, which must hold them. */
+export function copyParts(parts: Uint8Array[], skip: number, out: Uint8Array): void {
+  let at = 0;
+  for (const part of parts) {
+    if (skip >= part.length) {
+      skip -= part.length;
+      continue;
+    }
+    out.set(skip > 0 ? part.subarray(skip) : part, at);
+    at += part.length - skip;
+    skip = 0;
   }
 }
 

@@ -44,6 +44,7 @@ const createMemoryPlugin: PluginFactory = (host) => {
     can_fast_zero: () => true,
 
     pread: (_h, buf, offset) => pages.read(buf, offset),
+    pread_view: (_h, count, offset) => pages.views(count, offset),
     pwrite: (_h, buf, offset) => pages.write(buf, offset),
     zero: (_h, count, offset) => pages.zero(count, offset),
     trim: (_h, count, offset) => pages.zero(count, offset),

@@ -10,6 +10,8 @@ import { ExtentType, type ExtentSink } from '../host/plugin.js';
 
 export const PAGE_SIZE = 32768;
 const PAGES_PER_SLAB = 64;
+/** What a page never written reads as (never written to itself). */
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
 function isZero(bytes: Uint8Array): boolean {
   // Compare eight bytes at a time where alignment allows; pages are always 8-byte aligned.
@@ -63,6 +65,21 @@ export class SparsePages {
       else buf.fill(0, done, done + n);
       done += n;
     }
+  }
+
+  /**
+   * The bytes at offset as views of the pages (zeroes for pages never written), valid until the
+   * next write, zero or trim.
+   */
+  views(count: number, offset: bigint): Uint8Array[] {
+    const parts: Uint8Array[] = [];
+    let [page, inPage] = locate(offset);
+    for (let done = 0; done < count; page++, inPage = 0) {
+      const n = Math.min(PAGE_SIZE - inPage, count - done);
+      parts.push((this.pages.get(page) ?? ZERO_PAGE).subarray(inPage, inPage + n));
+      done += n;
+    }
+    return parts;
   }
 
   write(buf: Uint8Array, offset: bigint): void {

@@ -195,30 +195,49 @@ static napi_value send_reply(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/*
- * sendBuffers(socketFd, header, data): one NBD read reply from memory, header then data (any
- * Uint8Array, such as a view of an interpreter's heap), written without waiting. Returns the
- * bytes of header and data sent; on an error the thrown Error's `sent` says how far it got.
- */
-static napi_value send_buffers(napi_env env, napi_callback_info info) {
-  napi_value argv[3], result;
-  size_t argc = 3;
-  int sock;
-  struct iovec parts[2];
+/* The most iovecs sendBuffers takes: a header and the parts of one read reply. */
+#define SEND_PARTS_MAX 64
+
+/* A Uint8Array argument as an iovec; false (with a TypeError thrown) if it is not one. */
+static bool uint8_array_iovec(napi_env env, napi_value value, struct iovec *part) {
   napi_typedarray_type type;
   napi_value arraybuffer;
   size_t offset;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
-      napi_get_value_int32(env, argv[0], &sock) != napi_ok ||
-      napi_get_typedarray_info(env, argv[1], &type, &parts[0].iov_len, &parts[0].iov_base, &arraybuffer, &offset) != napi_ok ||
-      type != napi_uint8_array ||
-      napi_get_typedarray_info(env, argv[2], &type, &parts[1].iov_len, &parts[1].iov_base, &arraybuffer, &offset) != napi_ok ||
+  if (napi_get_typedarray_info(env, value, &type, &part->iov_len, &part->iov_base, &arraybuffer, &offset) != napi_ok ||
       type != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, "expected (socketFd, header: Uint8Array, data: Uint8Array)");
+    napi_throw_type_error(env, NULL, "expected (socketFd, header: Uint8Array, parts: Uint8Array[])");
+    return false;
+  }
+  return true;
+}
+
+/*
+ * sendBuffers(socketFd, header, parts): one NBD read reply from memory, the header then the parts
+ * (Uint8Arrays such as views of an interpreter's heap or of RAM disk pages), written without
+ * waiting. Returns the bytes of header and parts sent; on an error the thrown Error's `sent`
+ * says how far it got.
+ */
+static napi_value send_buffers(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result, element;
+  size_t argc = 3;
+  int sock;
+  uint32_t count;
+  bool is_array;
+  struct iovec parts[SEND_PARTS_MAX + 1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], &sock) != napi_ok || napi_is_array(env, argv[2], &is_array) != napi_ok ||
+      !is_array || napi_get_array_length(env, argv[2], &count) != napi_ok || count > SEND_PARTS_MAX) {
+    napi_throw_type_error(env, NULL, "expected (socketFd, header: Uint8Array, parts: Uint8Array[] of at most 64)");
     return NULL;
   }
+  if (!uint8_array_iovec(env, argv[1], &parts[0])) return NULL;
+  for (uint32_t i = 0; i < count; i++) {
+    if (napi_get_element(env, argv[2], i, &element) != napi_ok || !uint8_array_iovec(env, element, &parts[i + 1])) {
+      return NULL;
+    }
+  }
   int64_t sent = 0;
-  struct msghdr message = { .msg_iov = parts, .msg_iovlen = 2 };
+  struct msghdr message = { .msg_iov = parts, .msg_iovlen = count + 1 };
   while (message.msg_iovlen > 0) {
     ssize_t n = sendmsg(sock, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {

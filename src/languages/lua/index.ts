@@ -119,8 +119,9 @@ class LuaPlugin {
       get_size: this.guarded('get_size', (h: unknown) => this.getSize(h as LuaHandle)),
       pread: this.guarded('pread', (h: unknown, buf: Uint8Array, offset: bigint, flags: number) =>
         buf.set(this.preadView(h as LuaHandle, buf.length, offset, flags))),
-      pread_view: this.guarded('pread', (h: unknown, count: number, offset: bigint, flags: number) =>
-        this.preadView(h as LuaHandle, count, offset, flags)),
+      pread_view: this.guarded('pread', (h: unknown, count: number, offset: bigint, flags: number) => [
+        this.preadView(h as LuaHandle, count, offset, flags),
+      ]),
     };
   }
 

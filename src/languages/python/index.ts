@@ -431,8 +431,9 @@ class PythonPlugin {
       get_size: this.guarded('get_size', (h: Handle) => this.getSize(h)),
       pread: this.guarded('pread', (h: Handle, buf: Uint8Array, offset: bigint, flags: number) =>
         buf.set(this.preadView(h, buf.length, offset, flags))),
-      pread_view: this.guarded('pread', (h: Handle, count: number, offset: bigint, flags: number) =>
-        this.preadView(h, count, offset, flags)),
+      pread_view: this.guarded('pread', (h: Handle, count: number, offset: bigint, flags: number) => [
+        this.preadView(h, count, offset, flags),
+      ]),
     };
     return plugin;
   }
