@@ -69,6 +69,7 @@ function replyChannel(output: Writable, socketFd: number | undefined): ReplyChan
       // Nothing sent: the usual way will meet (and report) the same error properly.
       if (((error as { sent?: number }).sent ?? 0) === 0) return false;
       // Half a reply cannot be taken back: the connection is over.
+      logError(`read reply cut short, closing the connection: ${(error as Error).message}`);
       output.destroy(error as Error);
       release();
       return true;
