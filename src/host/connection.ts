@@ -4,12 +4,12 @@
  */
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Backend } from './backend.js';
-import { fsNative } from './fs-native.js';
 import { Handshake, HandshakeAbort, type HandshakeIO, type HandshakeOptions } from './handshake.js';
 import { ConnectionClosedError, InputReader } from './input.js';
 import { logDebug, logError } from './log.js';
 import { type TlsConfig, upgradeToTls } from './tls.js';
-import { Transmission, copyParts, type ReplyChannel } from './transmission.js';
+import { replyChannel } from './reply-channel.js';
+import { Transmission } from './transmission.js';
 
 /** The two directions of a client: one socket, or stdin/stdout under -s. */
 export interface ClientStreams {
@@ -29,92 +29,7 @@ function writeTo(output: Writable, data: Buffer): void {
   if (!output.destroyed) output.write(data);
 }
 
-/** The most parts fs-native's sendBuffers takes in one reply. */
-const SEND_PARTS_MAX = 64;
-
 let nextConnectionId = 0;
-
-/**
- * Replies completed in the same event-loop turn leave in one writev: the stream is corked at the
- * first reply of a turn and uncorked once that turn's callbacks and microtasks have run.
- * `socketFd` (a plain socket) lets read replies go straight from a file with sendfile.
- */
-function replyChannel(output: Writable, socketFd: number | undefined): ReplyChannel {
-  let corked = false;
-  const uncork = (): void => {
-    corked = false;
-    output.uncork();
-  };
-  const write = (data: Buffer, sent?: () => void): void => {
-    if (output.destroyed) return;
-    if (!corked) {
-      corked = true;
-      output.cork();
-      process.nextTick(uncork);
-    }
-    output.write(data, sent);
-  };
-  /**
-   * Send a reply on the socket itself when nothing is queued in front of it: `send` returns the
-   * bytes that left and leaves the unsent data (`count` bytes of it in all) at the start of
-   * `spill`, which is queued behind with the rest of the header. False when it cannot be done.
-   */
-  const sendDirect = (header: Buffer, count: number, spill: Buffer, release: () => void, send: () => number): boolean => {
-    // Bytes already queued (corked ones included) must leave first.
-    if (output.destroyed || output.writableLength > 0) return false;
-    let sent: number;
-    try {
-      sent = send();
-    } catch (error) {
-      // Nothing sent: the usual way will meet (and report) the same error properly.
-      if (((error as { sent?: number }).sent ?? 0) === 0) return false;
-      // Half a reply cannot be taken back: the connection is over.
-      logError(`read reply cut short, closing the connection: ${(error as Error).message}`);
-      output.destroy(error as Error);
-      release();
-      return true;
-    }
-    if (sent < header.length) write(header.subarray(sent));
-    const rest = header.length + count - sent;
-    if (rest === 0) release();
-    else write(spill.subarray(0, Math.min(rest, count)), release);
-    return true;
-  };
-  const native = fsNative;
-  const direct = socketFd !== undefined && native !== null ? { fd: socketFd, native } : undefined;
-  return {
-    write,
-    sendFromFile: direct
-      ? (header, fileFd, offset, count, spill, release) =>
-          sendDirect(header, count, spill, release, () => direct.native.sendReply(direct.fd, header, fileFd, offset, count, spill))
-      : undefined,
-    sendFromMemory: direct
-      ? (header, parts, count, spill, release) =>
-          parts.length <= SEND_PARTS_MAX &&
-          sendDirect(header, count, spill, release, () => {
-            const sent = direct.native.sendBuffers(direct.fd, header, parts);
-            // The views are only valid now: what did not leave is copied while they still are.
-            const dataSent = Math.max(0, sent - header.length);
-            if (dataSent < count) copyParts(parts, dataSent, spill);
-            return sent;
-          })
-      : undefined,
-    get writableLength() {
-      return output.writableLength;
-    },
-    drained: () =>
-      new Promise<void>((resolve) => {
-        if (output.destroyed || !output.writableNeedDrain) return resolve();
-        const done = (): void => {
-          output.off('drain', done);
-          output.off('close', done);
-          resolve();
-        };
-        output.on('drain', done);
-        output.on('close', done);
-      }),
-  };
-}
 
 /** Per-server settings every connection needs. */
 export interface ConnectionOptions {

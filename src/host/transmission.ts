@@ -41,19 +41,18 @@ const CHUNK_HEADER = 20;
 /** Recycled read-reply bytes kept per connection. */
 const POOL_BYTES = 16 * 1024 * 1024;
 /**
- * Reads in this range may be sent straight from the plugin's file. Below it, copying is cheap
- * and replies finished in one turn are better sent together in one writev (straight sends are
- * two system calls each: 4 KiB reads with 64 in flight went from 0.83 to 1.05 s). Above it, the
- * part the socket does not take is read synchronously, so this is also the most file I/O one
- * reply does on the event loop (as the file plugin's own limit for synchronous reads).
+ * Reads at least this large may be sent by the channel itself, from the plugin's file or
+ * memory, without a copy into a reply buffer. Below it, copying is cheap and replies finished in
+ * one turn are better sent together in one writev (straight sends are system calls of their
+ * own: 4 KiB reads with 64 in flight went from 0.83 to 1.05 s).
  */
-const SEND_FROM_FILE_MIN = 64 * 1024;
-const SEND_FROM_FILE_MAX = 256 * 1024;
+const SEND_DIRECT_MIN = 64 * 1024;
 /**
- * Reads at least this large from a plugin with Plugin.pread_view are sent from the plugin's
- * memory without a copy into a reply buffer (below it, batching replies matters more).
+ * Reads straight from a file go up to this size: the part the socket does not take is read
+ * synchronously, so this is also the most file I/O one reply does on the event loop (as the
+ * file plugin's own limit for synchronous reads).
  */
-const SEND_VIEW_MIN = 64 * 1024;
+const SEND_FROM_FILE_MAX = 256 * 1024;
 
 export interface ReplyChannel {
   /** Queue a reply. `sent` runs once the channel no longer needs `data` (sent, or dropped). */
@@ -63,18 +62,22 @@ export interface ReplyChannel {
   /** Resolves when writableLength has dropped (the 'drain' event) or the channel closed. */
   drained(): Promise<void>;
   /**
+   * Whether the channel can send a reply itself right now: a plain socket with nothing queued.
+   * Only then are sendFromFile and sendFromMemory worth preparing for.
+   */
+  canSendDirect(): boolean;
+  /**
    * Send a read reply whose data comes straight from a host file: `header`, then `count` bytes
    * of `fileFd` at `offset`. What the socket does not take at once is read into `spill` and
    * queued behind, so the reply leaves whole and in order; `release` runs when `spill` is free
-   * again. False when the channel cannot do that now (replies already queued): send from memory.
-   * Absent when the channel is not a plain socket.
+   * again. False when the channel cannot do that now: send from memory.
    */
-  sendFromFile?(header: Buffer, fileFd: number, offset: bigint, count: number, spill: Buffer, release: () => void): boolean;
+  sendFromFile(header: Buffer, fileFd: number, offset: bigint, count: number, spill: Buffer, release: () => void): boolean;
   /**
    * The same for data in memory that is only valid now (views of a plugin's memory): `header`
    * then the `parts`, what the socket does not take at once copied into `spill` and queued.
    */
-  sendFromMemory?(header: Buffer, parts: Uint8Array[], count: number, spill: Buffer, release: () => void): boolean;
+  sendFromMemory(header: Buffer, parts: Uint8Array[], count: number, spill: Buffer, release: () => void): boolean;
 }
 
 interface Request {
@@ -312,9 +315,16 @@ export class Transmission {
   private read(request: Request): MaybePromise<void> {
     const { count, offset } = request;
     const headerSize = this.structuredReplies ? CHUNK_HEADER + 8 : SIMPLE_HEADER;
-    if (this.sendFromFile(request, headerSize)) return;
-    if (count >= SEND_VIEW_MIN && this.context.readsViews) {
-      return this.context.preadView(count, offset, (parts) => this.sendView(request, headerSize, parts));
+    if (count >= SEND_DIRECT_MIN) {
+      const fd = this.context.readSourceFd;
+      if (fd !== undefined && count <= SEND_FROM_FILE_MAX) {
+        const fromFile = (header: Buffer, spill: Buffer, release: () => void): boolean =>
+          this.out.sendFromFile(header, fd, offset, count, spill, release);
+        if (this.sendDirect(request, headerSize, fromFile)) return;
+      }
+      if (this.context.readsViews) {
+        return this.context.preadView(count, offset, (parts) => this.sendView(request, headerSize, parts));
+      }
     }
     // The reply is built around the data so that the plugin reads straight into it.
     // A buffer whose pread failed is not recycled: the plugin might still hold it.
@@ -325,18 +335,22 @@ export class Transmission {
     });
   }
 
-  /** The reply to a read straight from the plugin's file, when both ends allow it. */
-  private sendFromFile(request: Request, headerSize: number): boolean {
-    const fd = this.context.readSourceFd;
-    const count = request.count;
-    if (fd === undefined || this.out.sendFromFile === undefined || count < SEND_FROM_FILE_MIN || count > SEND_FROM_FILE_MAX) {
-      return false;
-    }
+  /**
+   * A read reply the channel sends itself with `send`, given the reply header and a pooled
+   * buffer for what the socket does not take at once. False, having prepared nothing, when the
+   * channel cannot send now.
+   */
+  private sendDirect(
+    request: Request,
+    headerSize: number,
+    send: (header: Buffer, spill: Buffer, release: () => void) => boolean,
+  ): boolean {
+    if (!this.out.canSendDirect()) return false;
     const header = Buffer.allocUnsafe(headerSize);
     this.writeReadHeader(header, request);
-    const spill = this.buffers.take(count);
+    const spill = this.buffers.take(request.count);
     const release = (): void => this.buffers.give(spill);
-    if (this.out.sendFromFile(header, fd, request.offset, count, spill, release)) return true;
+    if (send(header, spill, release)) return true;
     release();
     return false;
   }
@@ -344,14 +358,11 @@ export class Transmission {
   /** A read reply from views of the plugin's memory, sent or copied before they go stale. */
   private sendView(request: Request, headerSize: number, parts: Uint8Array[]): void {
     const count = request.count;
-    const spill = this.buffers.take(count);
-    const release = (): void => this.buffers.give(spill);
-    const header = Buffer.allocUnsafe(headerSize);
-    this.writeReadHeader(header, request);
-    if (this.out.sendFromMemory?.(header, parts, count, spill, release)) return;
-    release();
+    const fromMemory = (header: Buffer, spill: Buffer, release: () => void): boolean =>
+      this.out.sendFromMemory(header, parts, count, spill, release);
+    if (this.sendDirect(request, headerSize, fromMemory)) return;
     const reply = this.buffers.take(headerSize + count);
-    header.copy(reply);
+    this.writeReadHeader(reply, request);
     copyParts(parts, 0, reply.subarray(headerSize));
     this.out.write(reply, () => this.buffers.give(reply));
   }
