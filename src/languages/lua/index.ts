@@ -22,8 +22,8 @@ import {
   type Plugin,
   type PluginFactory,
   type PluginHost,
+  Flag,
 } from '../../host/plugin.js';
-import { Flag } from '../../host/plugin.js';
 import { describeFsError, HostIo } from './host-io.js';
 import { LUA_REGISTRYINDEX, LuaType, LuaVm } from './lua-vm.js';
 import { CallContext, installNbdkitLibrary } from './nbdkit-library.js';
@@ -479,17 +479,12 @@ class LuaPlugin {
       () => {
         const { vm } = this;
         const { api, L } = vm;
-        if (api._lua_type(L, -1) !== LuaType.TABLE) this.fail(name, 'return value is not a table');
-        const list = api._lua_gettop(L);
         const exports: ExportInfo[] = [];
-        const n = api._lua_rawlen(L, list);
-        for (let i = 1; i <= n; i++) {
-          api._lua_rawgeti(L, list, BigInt(i));
-          const type = api._lua_type(L, -1);
+        this.eachListEntry(name, (i, entry) => {
+          const type = api._lua_type(L, entry);
           if (type === LuaType.STRING) {
-            exports.push({ name: vm.toText(L, -1) ?? '' });
+            exports.push({ name: vm.toText(L, entry) ?? '' });
           } else if (type === LuaType.TABLE) {
-            const entry = api._lua_gettop(L);
             const exportName = this.field(entry, 'name', 1);
             if (exportName === undefined) this.fail(name, `export ${i} has no name`);
             const description = this.field(entry, 'description', 2);
@@ -497,16 +492,35 @@ class LuaPlugin {
           } else {
             this.fail(name, `export ${i} is not a string or a table`);
           }
-          api._lua_settop(L, list);
-        }
+        });
         return exports;
       },
       () => this.pushBool(readonly) + this.pushBool(isTls),
     );
   }
 
-  /** A string field of the table at idx, by name or else by position (no metamethods). */
-  private field(idx: number, key: string, position: number): string | undefined {
+  /**
+   * For each entry of the table the callback returned (at the top of the stack, checked to be
+   * one), `visit(i, entry)` with the entry pushed at stack index `entry`; the stack is restored
+   * after each.
+   */
+  private eachListEntry(name: string, visit: (i: number, entry: number) => void): void {
+    const { api, L } = this.vm;
+    if (api._lua_type(L, -1) !== LuaType.TABLE) this.fail(name, 'return value is not a table');
+    const list = api._lua_gettop(L);
+    const n = api._lua_rawlen(L, list);
+    for (let i = 1; i <= n; i++) {
+      api._lua_rawgeti(L, list, BigInt(i));
+      visit(i, api._lua_gettop(L));
+      api._lua_settop(L, list);
+    }
+  }
+
+  /**
+   * Push the field of the table at idx by name, or else by position (no metamethods), call
+   * `read` on it at the top of the stack, and pop it again.
+   */
+  private withField<T>(idx: number, key: string, position: number, read: () => T): T {
     const { vm } = this;
     const { api, L } = vm;
     api._lua_pushstring(L, vm.cstr(key));
@@ -514,9 +528,17 @@ class LuaPlugin {
       api._lua_settop(L, -2);
       api._lua_rawgeti(L, idx, BigInt(position));
     }
-    const text = api._lua_type(L, -1) > LuaType.NIL ? vm.toText(L, -1) : undefined;
-    api._lua_settop(L, -2);
-    return text;
+    try {
+      return read();
+    } finally {
+      api._lua_settop(L, -2);
+    }
+  }
+
+  /** A string field of the table at idx, by name or else by position. */
+  private field(idx: number, key: string, position: number): string | undefined {
+    const { api, L } = this.vm;
+    return this.withField(idx, key, position, () => (api._lua_type(L, -1) > LuaType.NIL ? this.vm.toText(L, -1) : undefined));
   }
 
   private blockSize(h: LuaHandle): BlockSize {
@@ -574,19 +596,12 @@ class LuaPlugin {
       name,
       h,
       () => {
-        const { vm } = this;
-        const { api, L } = vm;
-        if (api._lua_type(L, -1) !== LuaType.TABLE) this.fail(name, 'return value is not a table');
-        const list = api._lua_gettop(L);
-        const n = api._lua_rawlen(L, list);
-        for (let i = 1; i <= n; i++) {
-          api._lua_rawgeti(L, list, BigInt(i));
-          if (api._lua_type(L, -1) !== LuaType.TABLE) this.fail(name, `extent ${i} is not a table`);
-          const entry = api._lua_gettop(L);
+        const { api, L } = this.vm;
+        this.eachListEntry(name, (i, entry) => {
+          if (api._lua_type(L, entry) !== LuaType.TABLE) this.fail(name, `extent ${i} is not a table`);
           const start = this.integerField(entry, 'offset', 1, i);
           const length = this.integerField(entry, 'length', 2, i);
           const type = this.integerField(entry, 'type', 3, i);
-          api._lua_settop(L, list);
           try {
             sink.add(start, length, Number(type));
           } catch (e) {
@@ -594,22 +609,14 @@ class LuaPlugin {
             if (typeof errno === 'string') this.context.pendingErrno = errno;
             this.fail(name, e instanceof Error ? e.message : String(e));
           }
-        }
+        });
       },
       () => this.pushRange(count, offset, flags),
     );
   }
 
   private integerField(idx: number, key: string, position: number, extent: number): bigint {
-    const { vm } = this;
-    const { api, L } = vm;
-    api._lua_pushstring(L, vm.cstr(key));
-    if (api._lua_rawget(L, idx) <= LuaType.NIL) {
-      api._lua_settop(L, -2);
-      api._lua_rawgeti(L, idx, BigInt(position));
-    }
-    const value = vm.toInteger(L, -1);
-    api._lua_settop(L, -2);
+    const value = this.withField(idx, key, position, () => this.vm.toInteger(this.vm.L, -1));
     if (value === undefined) this.fail('extents', `extent ${extent}: ${key} is not an integer`);
     return value;
   }
