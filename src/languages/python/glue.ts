@@ -330,14 +330,19 @@ def _d_list_exports(readonly, is_tls):
     return _json.dumps(out)
 
 
-def _d_default_export(readonly, is_tls):
-    r = _call('default_export', readonly, is_tls)
+def _call_string(name, *args):
+    # A callback whose result must be a string; None (reported) when it failed or was not one.
+    r = _call(name, *args)
     if r is _FAILED:
         return None
-    name = _to_string(r)
-    if name is None:
-        _fail('default_export method did not return a string')
-    return name
+    text = _to_string(r)
+    if text is None:
+        _fail(name + ' method did not return a string')
+    return text
+
+
+def _d_default_export(readonly, is_tls):
+    return _call_string('default_export', readonly, is_tls)
 
 
 def _d_open(readonly):
@@ -362,13 +367,7 @@ def _d_close(hid):
 
 
 def _d_export_description(hid):
-    r = _call('export_description', _handles[hid])
-    if r is _FAILED:
-        return None
-    desc = _to_string(r)
-    if desc is None:
-        _fail('export_description method did not return a string')
-    return desc
+    return _call_string('export_description', _handles[hid])
 
 
 def _d_get_size(hid):
