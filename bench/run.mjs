@@ -283,49 +283,44 @@ async function timeClient(served) {
  * has a server of its own.
  */
 async function measureWorkload(plugin, workloadName, impls, files, cell, broken) {
-  const note = (impl, error, fatal) => {
-    cell[impl].error = error;
-    if (fatal) broken[impl] = error;
-    process.stderr.write(`bench: ${plugin} ${workloadName} ${impl}: ${error}\n`);
-  };
   const warm = {};
+  /** Record the peak memory of a served workload, then stop its server. */
+  const retire = async (impl, served) => {
+    const peak = served.server.peak();
+    if (peak !== undefined) cell[impl].peaks.push(peak);
+    await served.server.stop();
+  };
+  /** One timed run of `impl`: { seconds }, or { error, fatal } */
+  const runOnce = async (impl) => {
+    if (WORKLOADS[workloadName].startup) return measureStartup(impl, plugin, files);
+    const served = warm[impl] ?? (await serveWorkload(impl, plugin, workloadName, files));
+    if (served.error) return served;
+    if (!COLD) {
+      warm[impl] = served;
+      return timeClient(served);
+    }
+    try {
+      return await timeClient(served);
+    } finally {
+      await retire(impl, served);
+    }
+  };
   try {
     for (let run = 0; run <= RUNS; run++) {
       const order = run % 2 ? [...impls].reverse() : impls;
       for (const impl of order) {
         const slot = cell[impl];
         if (broken[impl] || slot.error) continue;
-        if (WORKLOADS[workloadName].startup) {
-          const m = await measureStartup(impl, plugin, files);
-          if (m.error) note(impl, m.error, false);
-          else if (run > 0) slot.times.push(m.seconds);
-          continue;
-        }
-        let served = warm[impl];
-        if (!served) {
-          served = await serveWorkload(impl, plugin, workloadName, files);
-          if (served.error) {
-            note(impl, served.error, served.fatal);
-            continue;
-          }
-          if (!COLD) warm[impl] = served;
-        }
-        const m = await timeClient(served);
-        if (m.error) note(impl, m.error, false);
-        else if (run > 0) slot.times.push(m.seconds);
-        if (COLD) {
-          const peak = served.server.peak();
-          if (peak !== undefined) slot.peaks.push(peak);
-          await served.server.stop();
-        }
+        const m = await runOnce(impl);
+        if (m.error) {
+          slot.error = m.error;
+          if (m.fatal) broken[impl] = m.error;
+          process.stderr.write(`bench: ${plugin} ${workloadName} ${impl}: ${m.error}\n`);
+        } else if (run > 0) slot.times.push(m.seconds);
       }
     }
   } finally {
-    for (const [impl, served] of Object.entries(warm)) {
-      const peak = served.server.peak();
-      if (peak !== undefined) cell[impl].peaks.push(peak);
-      await served.server.stop();
-    }
+    for (const [impl, served] of Object.entries(warm)) await retire(impl, served);
   }
 }
 
