@@ -137,6 +137,34 @@ static napi_value throw_errno_sent(napi_env env, const char *syscall, int err, i
 }
 
 /*
+ * sendmsg the parts in order on a non-blocking socket until all have left or the socket is full;
+ * *sent counts the bytes that left. Returns 0, or the errno of a failure.
+ */
+static int send_parts(int sock, struct iovec *parts, size_t count, int64_t *sent) {
+  struct msghdr message = { .msg_iov = parts, .msg_iovlen = count };
+  while (message.msg_iovlen > 0) {
+    ssize_t n = sendmsg(sock, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+      return errno;
+    }
+    *sent += n;
+    /* Step over what left: whole parts, then into the part the kernel stopped in. */
+    while (message.msg_iovlen > 0 && (size_t)n >= message.msg_iov[0].iov_len) {
+      n -= message.msg_iov[0].iov_len;
+      message.msg_iov++;
+      message.msg_iovlen--;
+    }
+    if (message.msg_iovlen > 0) {
+      message.msg_iov[0].iov_base = (char *)message.msg_iov[0].iov_base + n;
+      message.msg_iov[0].iov_len -= n;
+    }
+  }
+  return 0;
+}
+
+/*
  * sendReply(socketFd, header, fileFd, offset: bigint, count, spill): one NBD read reply, the
  * header followed by `count` bytes of the file from `offset`, sent without copying the data
  * through JavaScript. The socket is non-blocking: when it fills up (or the file ends early),
@@ -162,16 +190,12 @@ static napi_value send_reply(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "expected (socketFd, header: Buffer, fileFd, offset: bigint, count, spill: Buffer)");
     return NULL;
   }
-  size_t header_sent = 0;
-  while (header_sent < header_length) {
-    ssize_t n = send(sock, (char *)header + header_sent, header_length - header_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) header_sent += n;
-    else if (errno == EINTR) continue;
-    else if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-    else return throw_errno_sent(env, "send", errno, header_sent);
-  }
+  int64_t header_sent = 0;
+  struct iovec header_part = { .iov_base = header, .iov_len = header_length };
+  int err = send_parts(sock, &header_part, 1, &header_sent);
+  if (err != 0) return throw_errno_sent(env, "sendmsg", err, header_sent);
   uint32_t data_sent = 0;
-  if (header_sent == header_length) {
+  if ((size_t)header_sent == header_length) {
     off_t position = offset;
     while (data_sent < count) {
       ssize_t n = sendfile(sock, file, &position, count - data_sent);
@@ -237,26 +261,8 @@ static napi_value send_buffers(napi_env env, napi_callback_info info) {
     }
   }
   int64_t sent = 0;
-  struct msghdr message = { .msg_iov = parts, .msg_iovlen = count + 1 };
-  while (message.msg_iovlen > 0) {
-    ssize_t n = sendmsg(sock, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      return throw_errno_sent(env, "sendmsg", errno, sent);
-    }
-    sent += n;
-    /* Step over what left: whole parts, then into the part the kernel stopped in. */
-    while (message.msg_iovlen > 0 && (size_t)n >= message.msg_iov[0].iov_len) {
-      n -= message.msg_iov[0].iov_len;
-      message.msg_iov++;
-      message.msg_iovlen--;
-    }
-    if (message.msg_iovlen > 0) {
-      message.msg_iov[0].iov_base = (char *)message.msg_iov[0].iov_base + n;
-      message.msg_iov[0].iov_len -= n;
-    }
-  }
+  int err = send_parts(sock, parts, count + 1, &sent);
+  if (err != 0) return throw_errno_sent(env, "sendmsg", err, sent);
   napi_create_int64(env, sent, &result);
   return result;
 }
