@@ -20,5 +20,12 @@ declare const binding: {
    * before the failure).
    */
   sendBuffers(socketFd: number, header: Uint8Array, parts: Uint8Array[]): number;
+  /**
+   * Read what arrives on a non-blocking socket into `buffer`: polling without sleeping for up
+   * to `spinMicros`, then sleeping in a blocking recv for up to `timeoutMicros` more. Returns the
+   * bytes read, or 0 when none came in time or the socket ended or failed (the event loop's own
+   * read then sees the end or the error).
+   */
+  receiveWithin(socketFd: number, buffer: Uint8Array, spinMicros: number, timeoutMicros: number): number;
 } | null;
 export = binding;

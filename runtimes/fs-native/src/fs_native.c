@@ -1,9 +1,11 @@
 /*
  * fallocate(2) and lseek(2) with SEEK_DATA/SEEK_HOLE for Node, which exposes neither; for
- * stream sockets, SO_SNDBUF and sendfile(2), which Node's net module does not offer either.
+ * stream sockets, SO_SNDBUF, sendfile(2), sendmsg(2) of many buffers and a recv(2) that may
+ * wait, which Node's net module does not offer either.
  * Every function is synchronous, as readSync is: the file plugin calls fallocate and lseek for
  * trim, zero and extents, rare next to reads and writes; sendReply and sendBuffers send one
- * read reply of at most 256 KiB on a non-blocking socket, never waiting for it.
+ * read reply of at most 256 KiB on a non-blocking socket, never waiting for it; receiveWithin
+ * waits for a request for a bounded time chosen by the caller.
  * Errors throw an Error whose `code` is the errno name, as Node's own fs errors do.
  */
 #define _GNU_SOURCE
@@ -16,7 +18,9 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *errno_code(int err) {
@@ -267,6 +271,71 @@ static napi_value send_buffers(napi_env env, napi_callback_info info) {
   return result;
 }
 
+
+/* Whether a recv that failed only found nothing there yet. */
+static bool nothing_yet(ssize_t n) {
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+}
+
+static int64_t micros_since(const struct timespec *start) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - start->tv_sec) * 1000000L + (now.tv_nsec - start->tv_nsec) / 1000;
+}
+
+/*
+ * A blocking recv on a non-blocking socket, giving up after the timeout: the socket is made
+ * blocking for the call only. Unlike poll or epoll followed by recv, the sleeping thread is
+ * woken straight into the recv by the arriving bytes.
+ */
+static ssize_t recv_blocking(int sock, void *data, size_t length, uint32_t timeout_micros) {
+  struct timeval timeout = { .tv_sec = timeout_micros / 1000000, .tv_usec = timeout_micros % 1000000 };
+  int flags = fcntl(sock, F_GETFL);
+  if (flags == -1 || setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) == -1 ||
+      fcntl(sock, F_SETFL, flags & ~O_NONBLOCK) == -1) {
+    return -1;
+  }
+  ssize_t n = recv(sock, data, length, 0);
+  int saved = errno;
+  fcntl(sock, F_SETFL, flags);
+  errno = saved;
+  return n;
+}
+
+/*
+ * receiveWithin(socketFd, buffer, spinMicros, timeoutMicros): what arrives on a non-blocking
+ * socket, read into `buffer`. It polls the socket without sleeping for up to spinMicros, then
+ * sleeps in a blocking recv for up to timeoutMicros more. Returns the bytes read, or 0 when none
+ * came in time or the socket ended or failed: the event loop's own read of the socket will see
+ * the end or the error.
+ */
+static napi_value receive_within(napi_env env, napi_callback_info info) {
+  napi_value argv[4], result;
+  size_t argc = 4;
+  int sock;
+  uint32_t spin_micros, timeout_micros;
+  napi_typedarray_type type;
+  napi_value arraybuffer;
+  size_t length, offset;
+  void *data;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+      napi_get_value_int32(env, argv[0], &sock) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &type, &length, &data, &arraybuffer, &offset) != napi_ok ||
+      type != napi_uint8_array || napi_get_value_uint32(env, argv[2], &spin_micros) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &timeout_micros) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected (socketFd, buffer: Uint8Array, spinMicros, timeoutMicros)");
+    return NULL;
+  }
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  ssize_t n;
+  do n = recv(sock, data, length, MSG_DONTWAIT);
+  while (nothing_yet(n) && micros_since(&start) < spin_micros);
+  if (nothing_yet(n) && timeout_micros > 0) n = recv_blocking(sock, data, length, timeout_micros);
+  napi_create_int64(env, n > 0 ? n : 0, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
     { "punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_default, NULL },
@@ -276,6 +345,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "setSendBuffer", NULL, set_send_buffer, NULL, NULL, NULL, napi_default, NULL },
     { "sendReply", NULL, send_reply, NULL, NULL, NULL, napi_default, NULL },
     { "sendBuffers", NULL, send_buffers, NULL, NULL, NULL, napi_default, NULL },
+    { "receiveWithin", NULL, receive_within, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;
