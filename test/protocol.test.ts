@@ -4,11 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NBD_CMD, NBD_ERR, NBD_OPT, NBD_REP, REQUEST_MAGIC, RawClient, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC } from './helpers/raw-client.js';
-import { type RunningServer, nbdPython, startServer } from './helpers/server.js';
+import { CLIENT_ENV, type RunningServer, nbdPython, startServer } from './helpers/server.js';
 
 let server: RunningServer;
 let readonlyServer: RunningServer;
@@ -403,5 +404,64 @@ describe('file plugin writes and a shrinking file', () => {
       writeFileSync(path, data);
     }
     client.end();
+  });
+});
+
+describe('a client sending one request at a time', () => {
+  /** A pause of `ms`; 0: only until the test's event loop comes round again. */
+  const pause = (ms: number): Promise<void> =>
+    new Promise((resolve) => (ms === 0 ? setImmediate(resolve) : setTimeout(resolve, ms)));
+
+  // With one client and nothing in flight, the server waits for the next request on the socket
+  // itself (spinning, then sleeping in recv). A request whose first piece comes within that wait
+  // and whose rest comes at once, or only after the wait has given up, must be read as usual.
+  it('is answered correctly when its requests arrive in pieces, at once or after a pause', async () => {
+    const client = await RawClient.connect(server.socket);
+    await client.handshake();
+    const base = 600 * 1024;
+    const expected = Buffer.alloc(256 * 1024);
+    let cookie = 0n;
+    for (const gapMs of [0, 3]) {
+      for (const [at, length] of [[0, 4096], [8192, 40000], [100_000, 700]] as const) {
+        const payload = randomBytes(length);
+        payload.copy(expected, at);
+        const header = requestBytes(NBD_CMD.WRITE, BigInt(base + at), length, ++cookie);
+        // Sent right after the last reply: the header and half the payload, then the rest.
+        client.write(Buffer.concat([header, payload.subarray(0, length >> 1)]));
+        await pause(gapMs);
+        client.write(payload.subarray(length >> 1));
+        expect(await client.readSimpleReply()).toEqual({ error: 0, cookie, data: Buffer.alloc(0) });
+      }
+      const header = requestBytes(NBD_CMD.READ, BigInt(base), expected.length, ++cookie);
+      client.write(header.subarray(0, 5));
+      await pause(gapMs);
+      client.write(header.subarray(5));
+      const reply = await client.readSimpleReply(expected.length);
+      expect(reply.cookie).toBe(cookie);
+      expect(reply.data.equals(expected)).toBe(true);
+    }
+    // Going away while the server waits for the next request ends only this connection.
+    client.end();
+    await stillServes();
+  });
+
+  it('still serves a second client, and still obeys SIGTERM, while a client sends requests back to back', async () => {
+    const own = await startServer(['memory', '1G']);
+    // Every block of the disk copied in 4 KiB reads one at a time (holes too: --no-extents) by
+    // a client that sends each next request within microseconds: seconds of inline waits.
+    const copy = spawn('nbdcopy', ['--no-extents', '--request-size=4096', '--requests=1', '--connections=1', own.uri, 'null:'], {
+      env: CLIENT_ENV,
+      stdio: 'ignore',
+    });
+    const copyExit = new Promise<number | null>((resolve) => copy.on('exit', resolve));
+    let copyDone = false;
+    void copyExit.then(() => (copyDone = true));
+    await pause(300);
+    const out = await nbdPython(own.uri, 'h.pwrite(b"second", 4096)\nprint(h.pread(6, 4096).decode())');
+    expect(out.trim()).toBe('second');
+    expect(copyDone).toBe(false);
+    // SIGTERM while the copy is still going: a clean exit, and the copy is cut off.
+    expect(await own.stop()).toBe(0);
+    expect(await copyExit).not.toBe(0);
   });
 });

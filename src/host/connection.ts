@@ -41,6 +41,8 @@ export interface ConnectionOptions {
   handshakeTimeoutMs: number;
   /** Resolves when the server shuts down: stop reading requests, finish those in flight. */
   stopping: Promise<void>;
+  /** Whether this is the server's only connection at the moment. */
+  soleClient: () => boolean;
 }
 
 export async function serveConnection(
@@ -94,6 +96,7 @@ export async function serveConnection(
         negotiated.context,
         negotiated.structuredReplies,
         negotiated.baseAllocation,
+        options.soleClient,
       );
       await transmission.run();
     } finally {

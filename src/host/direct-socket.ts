@@ -59,8 +59,8 @@ export function takeOverWithDirectReads(accepted: Socket): TakenOver | undefined
   // it also settles the server's connection count, which counted it.
   owner._handle = null;
   accepted.destroy();
-  reader.attachDirect(socket);
   const fd = typeof handle.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
+  reader.attachDirect(socket, fd);
   enlargeSendBuffer(fd);
   return { socket, reader, fd };
 }

@@ -16,6 +16,7 @@
  * an arena is reused as soon as no buffered bytes are left in it.
  */
 import type { Readable } from 'node:stream';
+import { fsNative } from './fs-native.js';
 
 /** Bytes read ahead of the current need before the source is paused. */
 const READ_AHEAD = 1024 * 1024;
@@ -64,6 +65,13 @@ export class InputReader implements DirectReadSink {
   /** A payload being filled by direct reads, and how much of it has arrived. */
   private target: Buffer | undefined;
   private targetFilled = 0;
+  /** The socket's descriptor, for receiveInline(); known only for direct reads. */
+  private socketFd: number | undefined;
+  /**
+   * Where receiveInline() reads: memory of its own, because Node may have armed a read with
+   * the current arena, and used only while nothing buffered is in it.
+   */
+  private inlineBuffer: Buffer | undefined;
   private readonly onData = (chunk: Buffer): void => this.push(chunk);
   private readonly onEnd = (): void => this.finish();
   private readonly onError = (error: Error): void => this.finish(error);
@@ -85,10 +93,32 @@ export class InputReader implements DirectReadSink {
    * Read from a socket whose reads go to this reader's buffers (see direct-socket.ts): it
    * emits no 'data', only its end and errors.
    */
-  attachDirect(source: Readable): void {
+  attachDirect(source: Readable, socketFd?: number): void {
     this.source = source;
     this.direct = true;
+    this.socketFd = socketFd;
     this.watchEnd(source);
+  }
+
+  /**
+   * Wait for input on the socket itself, on this thread, and buffer what came: polling it for
+   * up to `spinMicros`, then sleeping in recv for up to `timeoutMicros`. False when nothing came
+   * (or it cannot be done: not a direct socket, or bytes are still buffered); the event loop's
+   * own read then sees whatever comes next. Transmission says when this pays.
+   */
+  receiveInline(spinMicros: number, timeoutMicros: number): boolean {
+    const fd = this.socketFd;
+    if (fd === undefined || fsNative === null || !this.canReceiveInline()) return false;
+    this.inlineBuffer ??= Buffer.allocUnsafeSlow(ARENA_BYTES);
+    const n = fsNative.receiveWithin(fd, this.inlineBuffer, spinMicros, timeoutMicros);
+    if (n === 0) return false;
+    this.push(this.inlineBuffer.subarray(0, n));
+    return true;
+  }
+
+  /** Whether receiveInline() can be tried now. */
+  canReceiveInline(): boolean {
+    return this.direct && this.socketFd !== undefined && fsNative !== null && !this.ended && this.buffered === 0 && this.skipping === 0;
   }
 
   private watchEnd(source: Readable): void {

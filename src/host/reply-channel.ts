@@ -20,7 +20,9 @@ interface DirectSocket {
 
 export function replyChannel(output: Writable, socketFd: number | undefined): ReplyChannel {
   let corked = false;
+  // Idempotent: flush() may have uncorked already when the end of the turn comes.
   const uncork = (): void => {
+    if (!corked) return;
     corked = false;
     output.uncork();
   };
@@ -72,6 +74,7 @@ export function replyChannel(output: Writable, socketFd: number | undefined): Re
 
   return {
     write,
+    flush: uncork,
     canSendDirect,
     sendFromFile: (header, fileFd, offset, count, spill, release) =>
       sendDirect(header, count, spill, release, (to) => to.native.sendReply(to.fd, header, fileFd, offset, count, spill)),

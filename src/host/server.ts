@@ -122,14 +122,15 @@ async function serve(
   shutdown: Shutdown,
   tls: TlsConfig | undefined,
 ): Promise<number> {
+  const clients = new Map<ClientStreams, Promise<void>>();
   const connectionOptions: ConnectionOptions = {
     noStructuredReplies: options.noStructuredReplies,
     noMetaContexts: options.noMetaContexts,
     tls,
     handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
     stopping: shutdown.done,
+    soleClient: () => clients.size === 1,
   };
-  const clients = new Map<ClientStreams, Promise<void>>();
   const accept = (streams: ClientStreams): void => {
     const connection = serveConnection(streams, backend, connectionOptions).finally(() => clients.delete(streams));
     clients.set(streams, connection);

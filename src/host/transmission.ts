@@ -6,6 +6,7 @@
  * can leave out of order when the thread model lets requests overlap. Reading pauses when too
  * many requests or reply bytes are outstanding, which bounds memory whatever the client does.
  */
+import { availableParallelism } from 'node:os';
 import { type ExportContext, RequestError } from './backend.js';
 import { nbdErrorFor } from './errno.js';
 import type { InputReader } from './input.js';
@@ -53,10 +54,34 @@ const SEND_DIRECT_MIN = 64 * 1024;
  * file plugin's own limit for synchronous reads).
  */
 const SEND_FROM_FILE_MAX = 256 * 1024;
+/**
+ * Waiting inline: with every reply sent and nothing in flight, the next request is waited for
+ * on the socket itself (InputReader.receiveInline) instead of by the event loop. A client that
+ * sends one request at a time gets each reply sooner, because waking a thread that sleeps in
+ * epoll costs this virtual 2-CPU machine ~25 µs per request, most of it waking the idle CPU:
+ * - First the socket is polled without sleeping for INLINE_SPIN_MICROS, long enough for a
+ *   client's turn-around (nbdcopy's is 10-20 µs). 4 KiB reads one at a time, file plugin,
+ *   warm server: 1.2 s to 0.44 s, where native nbdkit takes 0.73 s. The CPU is burnt only while
+ *   the server has a single client, after each reply, at most this long. Not on a single CPU,
+ *   where the spinning would take the client's CPU away.
+ * - Then the thread sleeps in recv for up to INLINE_WAIT_MICROS: a wake-up straight into recv
+ *   is ~10 µs quicker than one from epoll followed by a read (1.68 s to 1.28 s without the spin).
+ * The event loop is held meanwhile, so only a server with a single client does it; a new
+ * connection, a timer or a signal waits at most INLINE_STREAK_MS.
+ */
+const INLINE_SPIN_MICROS = availableParallelism() > 1 ? 50 : 0;
+const INLINE_WAIT_MICROS = 1000;
+/**
+ * Requests served back to back through inline waits return to the event loop after this long,
+ * so that timers, signals and deferred callbacks (reply buffers going back to the pool) run.
+ */
+const INLINE_STREAK_MS = 2;
 
 export interface ReplyChannel {
   /** Queue a reply. `sent` runs once the channel no longer needs `data` (sent, or dropped). */
   write(data: Buffer, sent?: () => void): void;
+  /** Send what was written in this turn now, not at its end. */
+  flush(): void;
   /** Bytes written and not yet taken by the kernel. */
   readonly writableLength: number;
   /** Resolves when writableLength has dropped (the 'drain' event) or the channel closed. */
@@ -146,6 +171,8 @@ export class Transmission {
   private inFlightBytes = 0;
   private idle: (() => void) | undefined;
   private slotFreed: (() => void) | undefined;
+  /** When the current run of requests received by inline waits began. */
+  private inlineSince: number | undefined;
   private readonly buffers = new BufferPool();
   /** Payloads that span socket chunks are assembled in pooled buffers, recycled after pwrite. */
   private readonly takeBuffer = (n: number): Buffer => this.buffers.take(n);
@@ -156,6 +183,8 @@ export class Transmission {
     private readonly context: ExportContext,
     private readonly structuredReplies: boolean,
     private readonly baseAllocation: boolean,
+    /** Whether waiting inline may hold up nobody else: this is the server's only client. */
+    private readonly soleClient: () => boolean,
   ) {}
 
   /**
@@ -166,7 +195,7 @@ export class Transmission {
     try {
       for (;;) {
         if (this.mustWait()) await this.admission();
-        const header = this.reader.takeNow(28) ?? (await this.reader.readOrEnd(28));
+        const header = this.reader.takeNow(28) ?? this.headerInline() ?? (await this.reader.readOrEnd(28));
         if (!header) return; // client closed without NBD_CMD_DISC
         const magic = header.readUInt32BE(0);
         if (magic !== REQUEST_MAGIC) {
@@ -190,6 +219,25 @@ export class Transmission {
     } finally {
       await this.waitIdle();
     }
+  }
+
+  /** The next request header if waiting inline is allowed and brings it, else undefined. */
+  private headerInline(): Buffer | undefined {
+    const allowed = this.inFlight === 0 && this.reader.canReceiveInline() && this.soleClient();
+    const header = allowed ? this.receiveHeaderInline() : undefined;
+    if (header === undefined) this.inlineSince = undefined;
+    return header;
+  }
+
+  private receiveHeaderInline(): Buffer | undefined {
+    const now = performance.now();
+    this.inlineSince ??= now;
+    if (now - this.inlineSince > INLINE_STREAK_MS) return undefined;
+    this.out.flush();
+    if (this.out.writableLength > 0 || !this.reader.receiveInline(INLINE_SPIN_MICROS, INLINE_WAIT_MICROS)) {
+      return undefined;
+    }
+    return this.reader.takeNow(28);
   }
 
   /** Validate and start the request; a promise only when a write payload must be awaited. */
