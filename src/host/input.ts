@@ -27,6 +27,18 @@ const ARENA_MIN_READ = 16 * 1024;
 /** Payloads at least this large are read straight into their destination when possible. */
 const DIRECT_PAYLOAD_MIN = 16 * 1024;
 
+/**
+ * How long receiveInline() and read() may wait on the socket itself, on the event loop's
+ * thread: polling it without sleeping for up to `spinMicros`, then sleeping in recv for up to
+ * `timeoutMicros`. Transmission says when this pays.
+ */
+export interface InlineWait {
+  spinMicros: number;
+  timeoutMicros: number;
+  /** For a payload read in several waits: no new wait after this performance.now(). */
+  untilMs?: number;
+}
+
 /** What a socket with direct reads needs from its reader: where to read next, and what came. */
 export interface DirectReadSink {
   /** The memory the next socket read may fill (called by Node before every read). */
@@ -101,24 +113,30 @@ export class InputReader implements DirectReadSink {
   }
 
   /**
-   * Wait for input on the socket itself, on this thread, and buffer what came: polling it for
-   * up to `spinMicros`, then sleeping in recv for up to `timeoutMicros`. False when nothing came
-   * (or it cannot be done: not a direct socket, or bytes are still buffered); the event loop's
-   * own read then sees whatever comes next. Transmission says when this pays.
+   * Wait for input on the socket itself, on this thread, and buffer what came: see InlineWait.
+   * False when nothing came (or it cannot be done: not a direct socket, or bytes are still
+   * buffered); the event loop's own read then sees whatever comes next.
    */
-  receiveInline(spinMicros: number, timeoutMicros: number): boolean {
-    const fd = this.socketFd;
-    if (fd === undefined || fsNative === null || !this.canReceiveInline()) return false;
+  receiveInline(wait: InlineWait): boolean {
+    if (!this.canReceiveInline()) return false;
     this.inlineBuffer ??= Buffer.allocUnsafeSlow(ARENA_BYTES);
-    const n = fsNative.receiveWithin(fd, this.inlineBuffer, spinMicros, timeoutMicros);
+    const n = this.receiveWithin(this.inlineBuffer, wait);
     if (n === 0) return false;
     this.push(this.inlineBuffer.subarray(0, n));
     return true;
   }
 
+  private receiveWithin(into: Uint8Array, wait: InlineWait): number {
+    return fsNative!.receiveWithin(this.socketFd!, into, wait.spinMicros, wait.timeoutMicros);
+  }
+
   /** Whether receiveInline() can be tried now. */
   canReceiveInline(): boolean {
-    return this.direct && this.socketFd !== undefined && fsNative !== null && !this.ended && this.buffered === 0 && this.skipping === 0;
+    return this.canReceiveDirect() && this.buffered === 0 && this.skipping === 0;
+  }
+
+  private canReceiveDirect(): boolean {
+    return this.direct && this.socketFd !== undefined && fsNative !== null && !this.ended;
   }
 
   private watchEnd(source: Readable): void {
@@ -248,8 +266,8 @@ export class InputReader implements DirectReadSink {
    * Exactly n bytes; a view into the received chunk when possible, else assembled into a
    * buffer from `alloc` (so that the caller can recycle it).
    */
-  async read(n: number, alloc?: (n: number) => Buffer): Promise<Buffer> {
-    if (this.direct && alloc && n >= DIRECT_PAYLOAD_MIN && this.buffered < n) return this.readDirect(n, alloc);
+  async read(n: number, alloc?: (n: number) => Buffer, inline?: InlineWait): Promise<Buffer> {
+    if (this.direct && alloc && n >= DIRECT_PAYLOAD_MIN && this.buffered < n) return this.readDirect(n, alloc, inline);
     while (this.buffered < n) {
       this.need = n;
       await this.waitForData();
@@ -260,14 +278,22 @@ export class InputReader implements DirectReadSink {
 
   /**
    * A payload that has not fully arrived: what is buffered is copied into its destination, and
-   * the socket reads the rest straight into it.
+   * the socket reads the rest straight into it, waiting inline first if `inline` allows.
    */
-  private async readDirect(n: number, alloc: (n: number) => Buffer): Promise<Buffer> {
+  private async readDirect(n: number, alloc: (n: number) => Buffer, inline: InlineWait | undefined): Promise<Buffer> {
     const out = alloc(n);
     this.target = out;
     this.targetFilled = 0;
     try {
       this.fillTarget();
+      // Not once a socket read has been armed with the payload: it would land where the
+      // inline reads already put bytes.
+      const until = inline?.untilMs ?? Infinity;
+      while (inline !== undefined && this.targetFilled < n && !this.readingTarget && this.canReceiveDirect() && performance.now() < until) {
+        const received = this.receiveWithin(out.subarray(this.targetFilled), inline);
+        if (received === 0) break;
+        this.targetFilled += received;
+      }
       while (this.targetFilled < n) await this.waitForData();
       return out;
     } finally {
