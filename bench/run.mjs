@@ -331,7 +331,7 @@ async function main() {
     process.exit(1);
   }
   if (!existsSync(CLI)) {
-    process.stderr.write('bench: build first (npx tsc -p .): dist/cli.js is missing\n');
+    process.stderr.write('bench: build first (npm run build): dist/cli.js is missing\n');
     process.exit(1);
   }
   const nativeVersion = opts['no-native'] ? undefined : have('nbdkit');

@@ -6,9 +6,17 @@ import { threadModelName } from './backend.js';
 import { USAGE } from './options.js';
 import type { Plugin } from './plugin.js';
 
+/** nbdkit-ts's own package.json: the nearest one up from this module, bundled or not. */
 function packageVersion(): string {
-  const path = fileURLToPath(new URL('../../package.json', import.meta.url));
-  return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
+  for (let url = new URL('package.json', import.meta.url); ; url = new URL('../package.json', url)) {
+    try {
+      const found = JSON.parse(readFileSync(fileURLToPath(url), 'utf8')) as { name?: string; version: string };
+      if (found.name === 'nbdkit-ts') return found.version;
+    } catch {
+      // none here
+    }
+    if (url.pathname === '/package.json') return 'unknown';
+  }
 }
 
 export function versionText(): string {
