@@ -271,7 +271,6 @@ static napi_value send_buffers(napi_env env, napi_callback_info info) {
   return result;
 }
 
-
 /* Whether a recv that failed only found nothing there yet. */
 static bool nothing_yet(ssize_t n) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
