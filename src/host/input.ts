@@ -39,6 +39,17 @@ export interface InlineWait {
   untilMs?: number;
 }
 
+/** A socket read inline, and the addon that does it. */
+interface InlineSocket {
+  fd: number;
+  native: NonNullable<typeof fsNative>;
+}
+
+/** Bytes read into `into` within `wait`, 0 if none came. */
+function receiveWithin(socket: InlineSocket, into: Uint8Array, wait: InlineWait): number {
+  return socket.native.receiveWithin(socket.fd, into, wait.spinMicros, wait.timeoutMicros);
+}
+
 /** What a socket with direct reads needs from its reader: where to read next, and what came. */
 export interface DirectReadSink {
   /** The memory the next socket read may fill (called by Node before every read). */
@@ -77,8 +88,8 @@ export class InputReader implements DirectReadSink {
   /** A payload being filled by direct reads, and how much of it has arrived. */
   private target: Buffer | undefined;
   private targetFilled = 0;
-  /** The socket's descriptor, for receiveInline(); known only for direct reads. */
-  private socketFd: number | undefined;
+  /** The socket and the addon that reads it inline (receiveInline); only for direct reads. */
+  private inlineSocket: InlineSocket | undefined;
   /**
    * Where receiveInline() reads: memory of its own, because Node may have armed a read with
    * the current arena, and used only while nothing buffered is in it.
@@ -108,7 +119,7 @@ export class InputReader implements DirectReadSink {
   attachDirect(source: Readable, socketFd?: number): void {
     this.source = source;
     this.direct = true;
-    this.socketFd = socketFd;
+    this.inlineSocket = socketFd !== undefined && fsNative !== null ? { fd: socketFd, native: fsNative } : undefined;
     this.watchEnd(source);
   }
 
@@ -118,25 +129,23 @@ export class InputReader implements DirectReadSink {
    * buffered); the event loop's own read then sees whatever comes next.
    */
   receiveInline(wait: InlineWait): boolean {
-    if (!this.canReceiveInline()) return false;
+    const socket = this.socketForInline();
+    if (socket === undefined || this.buffered > 0 || this.skipping > 0) return false;
     this.inlineBuffer ??= Buffer.allocUnsafeSlow(ARENA_BYTES);
-    const n = this.receiveWithin(this.inlineBuffer, wait);
+    const n = receiveWithin(socket, this.inlineBuffer, wait);
     if (n === 0) return false;
     this.push(this.inlineBuffer.subarray(0, n));
     return true;
   }
 
-  private receiveWithin(into: Uint8Array, wait: InlineWait): number {
-    return fsNative!.receiveWithin(this.socketFd!, into, wait.spinMicros, wait.timeoutMicros);
-  }
-
   /** Whether receiveInline() can be tried now. */
   canReceiveInline(): boolean {
-    return this.canReceiveDirect() && this.buffered === 0 && this.skipping === 0;
+    return this.socketForInline() !== undefined && this.buffered === 0 && this.skipping === 0;
   }
 
-  private canReceiveDirect(): boolean {
-    return this.direct && this.socketFd !== undefined && fsNative !== null && !this.ended;
+  /** The socket to read inline: a direct one, not at its end. */
+  private socketForInline(): InlineSocket | undefined {
+    return this.direct && !this.ended ? this.inlineSocket : undefined;
   }
 
   private watchEnd(source: Readable): void {
@@ -286,18 +295,24 @@ export class InputReader implements DirectReadSink {
     this.targetFilled = 0;
     try {
       this.fillTarget();
-      // Not once a socket read has been armed with the payload: it would land where the
-      // inline reads already put bytes.
-      const until = inline?.untilMs ?? Infinity;
-      while (inline !== undefined && this.targetFilled < n && !this.readingTarget && this.canReceiveDirect() && performance.now() < until) {
-        const received = this.receiveWithin(out.subarray(this.targetFilled), inline);
-        if (received === 0) break;
-        this.targetFilled += received;
-      }
+      if (inline !== undefined) this.fillTargetInline(out, inline);
       while (this.targetFilled < n) await this.waitForData();
       return out;
     } finally {
       this.target = undefined;
+    }
+  }
+
+  /** Read into the payload being filled by inline waits, while they bring bytes in time. */
+  private fillTargetInline(target: Buffer, wait: InlineWait): void {
+    const socket = this.socketForInline();
+    const until = wait.untilMs ?? Infinity;
+    // Not once a socket read has been armed with the payload: it would land where the inline
+    // reads already put bytes.
+    while (socket !== undefined && this.targetFilled < target.length && !this.readingTarget && performance.now() < until) {
+      const received = receiveWithin(socket, target.subarray(this.targetFilled), wait);
+      if (received === 0) return;
+      this.targetFilled += received;
     }
   }
 
