@@ -294,14 +294,17 @@ def _d_noargs(callback):
     _call(callback)
 
 
-def _d_int_noargs(callback):
-    r = _call(callback)
+def _int_result(callback, r):
     if r is _FAILED:
         return None
     try:
         return _operator.index(r)
     except TypeError:
         _fail('%s: %s: error: %s did not return an integer' % (_script, callback, callback))
+
+
+def _d_int_noargs(callback):
+    return _int_result(callback, _call(callback))
 
 
 def _d_preconnect(readonly):
@@ -398,13 +401,7 @@ def _d_bool(callback, hid):
 
 
 def _d_int(callback, hid):
-    r = _call(callback, _handles[hid])
-    if r is _FAILED:
-        return None
-    try:
-        return _operator.index(r)
-    except TypeError:
-        _fail('%s: %s: error: %s did not return an integer' % (_script, callback, callback))
+    return _int_result(callback, _call(callback, _handles[hid]))
 
 
 # The reusable buffer requests go through: pread fills it, pwrite reads it. The host copies
