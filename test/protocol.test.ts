@@ -259,6 +259,27 @@ describe('transmission', () => {
     await stillServes();
   });
 
+  it('a 256 KiB write cut off mid-payload leaves the disk as it was', async () => {
+    // As with nbdkit, a write reaches the plugin only once its whole payload has arrived.
+    // (Bytes 256 KiB to 512 KiB of the shared disk are this test's alone.)
+    const offset = 256n * 1024n;
+    const length = 256 * 1024;
+    const before = randomBytes(length);
+    const writer = await RawClient.connect(server.socket);
+    await writer.handshake();
+    writer.sendRequest(NBD_CMD.WRITE, offset, length, { payload: before, cookie: 1n });
+    expect((await writer.readSimpleReply()).error).toBe(0);
+    writer.sendRequest(NBD_CMD.WRITE, offset, length, { payload: Buffer.alloc(length / 2, 0xee) });
+    writer.end();
+    const reader = await RawClient.connect(server.socket);
+    await reader.handshake();
+    reader.sendRequest(NBD_CMD.READ, offset, length, { cookie: 2n });
+    const read = await reader.readSimpleReply(length);
+    expect(read.error).toBe(0);
+    expect(read.data.equals(before)).toBe(true);
+    reader.end();
+  });
+
   it('NBD_CMD_DISC closes the connection after in-flight requests', async () => {
     const client = await RawClient.connect(server.socket);
     await client.handshake();
