@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NBD_CMD, NBD_ERR, NBD_OPT, NBD_REP, REQUEST_MAGIC, RawClient, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC } from './helpers/raw-client.js';
+import { seededRandom } from './helpers/random.js';
 import { CLIENT_ENV, type RunningServer, nbdPython, startServer } from './helpers/server.js';
 
 let server: RunningServer;
@@ -51,11 +52,7 @@ async function writeInFragmentsAndCheck(socket: string, base: number, size: numb
   client.sendRequest(NBD_CMD.READ, BigInt(base), size, { cookie: 1n });
   const disk = Buffer.from((await client.readSimpleReply(size)).data);
   const sizes = [1, 27, 524288, 511, 4096, 16383, 16384, 65543, 300_000, 262144, 100_000, 3, 524288, 5000, 77];
-  let seed = 12345;
-  const random = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    return seed % n;
-  };
+  const random = seededRandom(12345);
   const stream: Buffer[] = [];
   const expected = new Map<bigint, number>();
   let cookie = 100n;

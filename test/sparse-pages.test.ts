@@ -3,16 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { ExtentType, type ExtentSink } from '../src/host/plugin.js';
 import { PAGE_SIZE, SparsePages } from '../src/plugins/sparse-pages.js';
+import { seededRandom } from './helpers/random.js';
 
 const MiB = 1024 * 1024;
-
-/** A deterministic source of numbers, so that a failure can be replayed. */
-function randomSource(seed: number): (n: number) => number {
-  return (n) => {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    return seed % n;
-  };
-}
 
 /** Bytes in runs of 97, some of them zero, so that written pages can also be all zero. */
 function filled(length: number, random: (n: number) => number): Uint8Array {
@@ -24,7 +17,7 @@ function filled(length: number, random: (n: number) => number): Uint8Array {
 describe('SparsePages', () => {
   it('reads back exactly what random writes, zeroes and trims left, and frees what became zero', () => {
     const size = 8 * MiB;
-    const random = randomSource(7);
+    const random = seededRandom(7);
     const model = new Uint8Array(size);
     const pages = new SparsePages();
     for (let step = 0; step < 600; step++) {
