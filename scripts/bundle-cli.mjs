@@ -2,7 +2,7 @@
 // loaded plugin, replacing dist/cli.js. Node's ES module loader spends ~0.6 ms on each of the
 // ~40 modules otherwise: start-up to the first answer, Tcl 0.156 -> 0.145 s, Lua 0.135 -> 0.123
 // s. dist/ keeps tsc's separate modules for the library entry point (dist/index.js).
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 // Chunks of an earlier build have other hashes; tsc's source map is for the module replaced.
@@ -10,9 +10,7 @@ rmSync('dist/bundle', { recursive: true, force: true });
 rmSync('dist/cli.js.map', { force: true });
 
 await build({
-  // connection-worker: the entry of connection threads, which connection-threads.ts expects
-  // next to the module that starts them (here, the command).
-  entryPoints: { cli: 'src/cli.ts', 'connection-worker': 'src/host/connection-worker.ts' },
+  entryPoints: { cli: 'src/cli.ts' },
   outdir: 'dist',
   chunkNames: 'bundle/[name]-[hash]',
   bundle: true,
@@ -25,9 +23,3 @@ await build({
   allowOverwrite: true,
   logLevel: 'warning',
 });
-
-// connection-threads.ts looks for the thread entry next to its own module: if the bundler moved
-// that code into a chunk, every connection would silently stay on the main thread.
-if (!readFileSync('dist/cli.js', 'utf8').includes('./connection-worker.js')) {
-  throw new Error('bundle-cli: the code that starts connection threads is no longer in dist/cli.js');
-}

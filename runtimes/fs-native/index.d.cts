@@ -1,4 +1,4 @@
-/** fallocate, SEEK_DATA/SEEK_HOLE, SO_SNDBUF, sendfile, sendmsg, recv and dup, or null when the addon could not be built. */
+/** fallocate, SEEK_DATA/SEEK_HOLE, SO_SNDBUF, sendfile and sendmsg, or null when the addon could not be built. */
 declare const binding: {
   punchHole(fd: number, offset: bigint, length: bigint): void;
   zeroRange(fd: number, offset: bigint, length: bigint): void;
@@ -27,7 +27,5 @@ declare const binding: {
    * read then sees the end or the error).
    */
   receiveWithin(socketFd: number, buffer: Uint8Array, spinMicros: number, timeoutMicros: number): number;
-  /** A new close-on-exec descriptor for the same open socket or file. */
-  duplicate(fd: number): number;
 } | null;
 export = binding;

@@ -9,7 +9,6 @@ import { ConnectionClosedError, InputReader } from './input.js';
 import { logDebug, logError } from './log.js';
 import { type TlsConfig, upgradeToTls } from './tls.js';
 import { replyChannel } from './reply-channel.js';
-import type { InlinePolicy } from './inline-policy.js';
 import { Transmission } from './transmission.js';
 
 /** The two directions of a client: one socket, or stdin/stdout under -s. */
@@ -32,11 +31,6 @@ function writeTo(output: Writable, data: Buffer): void {
 
 let nextConnectionId = 0;
 
-/** A number for a new connection's debug messages, unique in the server (ask the main thread). */
-export function newConnectionId(): number {
-  return nextConnectionId++;
-}
-
 /** Per-server settings every connection needs. */
 export interface ConnectionOptions {
   noStructuredReplies: boolean;
@@ -47,16 +41,16 @@ export interface ConnectionOptions {
   handshakeTimeoutMs: number;
   /** Resolves when the server shuts down: stop reading requests, finish those in flight. */
   stopping: Promise<void>;
-  /** When the transmission may wait for requests on the socket itself (see Transmission). */
-  inline: InlinePolicy;
+  /** Whether this is the server's only connection at the moment. */
+  soleClient: () => boolean;
 }
 
 export async function serveConnection(
   streams: ClientStreams,
   backend: Backend,
   options: ConnectionOptions,
-  id = newConnectionId(),
 ): Promise<void> {
+  const id = nextConnectionId++;
   // A vanished client surfaces as an 'error' on write; without a listener Node would crash.
   streams.output.on('error', (error) => logDebug(`connection ${id}: write: ${error.message}`));
   const serializer = backend.serverLocks.forConnection();
@@ -102,7 +96,7 @@ export async function serveConnection(
         negotiated.context,
         negotiated.structuredReplies,
         negotiated.baseAllocation,
-        options.inline,
+        options.soleClient,
       );
       await transmission.run();
     } finally {

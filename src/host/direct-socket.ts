@@ -40,60 +40,27 @@ export interface TakenOver {
   fd: number | undefined;
 }
 
-/** What the Socket constructor takes beyond its documented types (see above). */
-interface DirectSocketOptions {
-  handle?: object;
-  fd?: number;
-  readable: true;
-  writable: true;
-  onread: { buffer: () => Uint8Array; callback: (n: number) => boolean };
-}
-
-/** A socket reading into a new InputReader, made on an accepted handle or a bare descriptor. */
-function withDirectReads(source: { handle: object } | { fd: number }, fd: number | undefined): TakenOver {
+/** The socket to serve and its reader, or undefined when the handle cannot be taken over. */
+export function takeOverWithDirectReads(accepted: Socket): TakenOver | undefined {
+  const owner = accepted as unknown as HandleOwner;
+  const handle = owner._handle;
+  if (handle === null || typeof handle !== 'object' || accepted.destroyed) return undefined;
   const reader = new InputReader();
-  const options: DirectSocketOptions = {
-    ...source,
+  const socket = new Socket({
+    handle,
     readable: true,
     writable: true,
     onread: {
       buffer: () => reader.nextReadBuffer(),
       callback: (n: number) => reader.received(n),
     },
-  };
-  const socket = new Socket(options as unknown as ConstructorParameters<typeof Socket>[0]);
-  reader.attachDirect(socket, fd);
-  enlargeSendBuffer(fd);
-  return { socket, reader, fd };
-}
-
-/** The socket to serve and its reader, or undefined when the handle cannot be taken over. */
-export function takeOverWithDirectReads(accepted: Socket): TakenOver | undefined {
-  const owner = accepted as unknown as HandleOwner;
-  const handle = owner._handle;
-  if (handle === null || typeof handle !== 'object' || accepted.destroyed) return undefined;
-  const fd = typeof handle.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
-  const taken = withDirectReads({ handle }, fd);
+  } as ConstructorParameters<typeof Socket>[0]);
   // The old object must not close the handle it no longer owns when it is destroyed; destroying
   // it also settles the server's connection count, which counted it.
   owner._handle = null;
   accepted.destroy();
-  return taken;
-}
-
-/**
- * A second descriptor for an accepted socket that has read nothing yet (for another thread to
- * serve), the accepted socket being closed; undefined when Node does not expose its descriptor.
- */
-export function detachDescriptor(accepted: Socket): number | undefined {
-  const fd = (accepted as unknown as HandleOwner)._handle?.fd;
-  if (fsNative === null || typeof fd !== 'number' || fd < 0 || accepted.destroyed) return undefined;
-  const copy = fsNative.duplicate(fd);
-  accepted.destroy();
-  return copy;
-}
-
-/** A socket on a descriptor handed over by detachDescriptor, read directly. */
-export function adoptDescriptor(fd: number): TakenOver {
-  return withDirectReads({ fd }, fd);
+  const fd = typeof handle.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
+  reader.attachDirect(socket, fd);
+  enlargeSendBuffer(fd);
+  return { socket, reader, fd };
 }

@@ -10,31 +10,24 @@ import { Duplex } from 'node:stream';
 import type { ClientStreams } from './connection.js';
 import { takeOverWithDirectReads } from './direct-socket.js';
 
-/**
- * What becomes of accepted sockets.
- * - `reads`: `direct` (no TLS to wrap them in later) reads into the InputReader's own buffers,
- *   `streams` through 'data' events.
- * - `handOff`: with direct reads, offered each socket first, before it has read anything; true
- *   when it took the socket (to serve on another thread).
- * - `accept`: serves the sockets not handed off.
- */
-export interface Accepting {
-  reads: 'direct' | 'streams';
-  handOff?: (accepted: Socket) => boolean;
-  accept: (streams: ClientStreams) => void;
-}
+export type Accept = (streams: ClientStreams) => void;
 
-function acceptor({ reads, handOff, accept }: Accepting): (socket: Socket) => void {
+/**
+ * How accepted sockets are read: `direct` (no TLS to wrap them in later) reads into the
+ * InputReader's own buffers, `streams` through 'data' events.
+ */
+export type SocketReads = 'direct' | 'streams';
+
+function acceptor(reads: SocketReads, accept: Accept): (socket: Socket) => void {
   return (accepted) => {
-    if (reads === 'direct' && handOff?.(accepted)) return;
     const taken = reads === 'direct' ? takeOverWithDirectReads(accepted) : undefined;
     accept(taken ? { ...socketStreams(taken.socket), reader: taken.reader, socketFd: taken.fd } : socketStreams(accepted));
   };
 }
 
-function createListener(accepting: Accepting): Server {
-  // Paused, so that a socket taken over or handed off has read nothing yet.
-  return createServer({ pauseOnConnect: accepting.reads === 'direct' }, acceptor(accepting));
+function createListener(reads: SocketReads, accept: Accept): Server {
+  // Paused, so that a socket taken over has read nothing yet.
+  return createServer({ pauseOnConnect: reads === 'direct' }, acceptor(reads, accept));
 }
 
 /** Close a socket gracefully, and for good even if the client never reads what is queued. */
@@ -74,14 +67,14 @@ function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-export async function listenUnix(path: string, accepting: Accepting): Promise<Listening> {
+export async function listenUnix(path: string, reads: SocketReads, accept: Accept): Promise<Listening> {
   let privateDir: string | undefined;
   let socketPath = path;
   if (path === '-') {
     privateDir = mkdtempSync(join(tmpdir(), 'nbdkit-ts'));
     socketPath = join(privateDir, 'socket');
   }
-  const server = createListener(accepting);
+  const server = createListener(reads, accept);
   try {
     await listen(server, { path: socketPath });
   } catch (error) {
@@ -105,9 +98,10 @@ export async function listenUnix(path: string, accepting: Accepting): Promise<Li
 export async function listenTcp(
   port: number,
   host: string | undefined,
-  accepting: Accepting,
+  reads: SocketReads,
+  accept: Accept,
 ): Promise<Listening> {
-  const server = createListener(accepting);
+  const server = createListener(reads, accept);
   try {
     await listen(server, { port, host });
   } catch (error) {

@@ -105,14 +105,6 @@ export interface Plugin {
   readonly config_help?: string;
   /** The key a bare value after the plugin name is given to (nbdkit's magic_config_key). */
   readonly magic_config_key?: string;
-  /**
-   * Not in nbdkit. True when a second copy of the plugin, loaded and configured the same way
-   * in another thread, serves the same disk: all it shares with its first copy is outside
-   * JavaScript (a file). The server may then serve connections on threads of their own, each
-   * with a copy, as native nbdkit serves each connection on its own threads. The plugin must
-   * be thread model parallel.
-   */
-  readonly replicable?: boolean;
 
   load?(): Awaitable<void>;
   unload?(): Awaitable<void>;

@@ -4,19 +4,14 @@
  * of --run, on nbdkit_shutdown, or when the single -s client leaves.
  */
 import { unlinkSync, writeFileSync, renameSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { Backend, RequestError } from './backend.js';
 import { type ClientStreams, type ConnectionOptions, serveConnection } from './connection.js';
-import { ConnectionThreads } from './connection-threads.js';
-import { fsNative } from './fs-native.js';
-import type { ThreadSetup } from './thread-messages.js';
-import { ConnectionCount, mainThreadInline } from './inline-policy.js';
 import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
-import { type Accepting, listenTcp, listenUnix, type Listening, stdioStreams } from './listeners.js';
+import { listenTcp, listenUnix, type Listening, type SocketReads, stdioStreams } from './listeners.js';
 import { isVerbose, logDebug, logError, logRaw, setVerbose } from './log.js';
 import { parseCommandLine, type ServerOptions, UsageError } from './options.js';
-import { type Plugin, type PluginHost, ReportedPluginError, ThreadModel } from './plugin.js';
+import { type Plugin, type PluginHost, ReportedPluginError } from './plugin.js';
 import { configure, instantiate, type ResolvedPlugin, resolvePlugin } from './plugin-loader.js';
 import { parseSize } from './size.js';
 import { captiveEnvironment, runCaptive } from './captive.js';
@@ -107,7 +102,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     return usageFailure(error);
   }
-  return serve(options, resolved, backend, shutdown, tls);
+  return serve(options, backend, shutdown, tls);
 }
 
 /** Report a start-up failure once (the backend has already printed its own) and give status 1. */
@@ -121,58 +116,23 @@ function usageFailure(error: unknown): number {
 /** How long a client may take to choose an export (a client that never does holds a socket). */
 const HANDSHAKE_TIMEOUT_MS = 60_000;
 
-/**
- * Threads to serve connections on, for a replicable plugin whose clients come over plain
- * sockets (see connection-worker.ts); undefined where the main thread serves every client.
- */
-function connectionThreads(
-  options: ServerOptions,
-  resolved: ResolvedPlugin,
-  backend: Backend,
-  shutdown: Shutdown,
-  tls: TlsConfig | undefined,
-  count: ConnectionCount,
-): ConnectionThreads | undefined {
-  if (!backend.plugin.replicable || backend.threadModel !== ThreadModel.PARALLEL) return undefined;
-  if (tls || options.single || fsNative === null || !ConnectionThreads.available()) return undefined;
-  const setup: ThreadSetup = {
-    plugin: resolved.name,
-    params: resolved.params,
-    readonly: options.readonly,
-    threads: options.threads,
-    verbose: options.verbose,
-    noStructuredReplies: options.noStructuredReplies,
-    noMetaContexts: options.noMetaContexts,
-    handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
-    connectionCount: count.shared,
-  };
-  return new ConnectionThreads(setup, count, () => shutdown.request());
-}
-
 async function serve(
   options: ServerOptions,
-  resolved: ResolvedPlugin,
   backend: Backend,
   shutdown: Shutdown,
   tls: TlsConfig | undefined,
 ): Promise<number> {
   const clients = new Map<ClientStreams, Promise<void>>();
-  const count = new ConnectionCount();
-  const threads = connectionThreads(options, resolved, backend, shutdown, tls, count);
   const connectionOptions: ConnectionOptions = {
     noStructuredReplies: options.noStructuredReplies,
     noMetaContexts: options.noMetaContexts,
     tls,
     handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
     stopping: shutdown.done,
-    inline: mainThreadInline(count),
+    soleClient: () => clients.size === 1,
   };
   const accept = (streams: ClientStreams): void => {
-    count.add(1);
-    const connection = serveConnection(streams, backend, connectionOptions).finally(() => {
-      clients.delete(streams);
-      count.add(-1);
-    });
+    const connection = serveConnection(streams, backend, connectionOptions).finally(() => clients.delete(streams));
     clients.set(streams, connection);
   };
 
@@ -193,23 +153,18 @@ async function serve(
       await Promise.race([clients.get(streams), shutdown.done]);
     } else {
       try {
-        const accepting: Accepting = {
-          // A socket that may be wrapped in TLS must keep Node's own reading (see direct-socket.ts).
-          reads: tls ? 'streams' : 'direct',
-          handOff: threads ? (socket) => threads.handOff(socket) : undefined,
-          accept,
-        };
-        if (options.unixSocket !== undefined) listening = await listenUnix(options.unixSocket, accepting);
+        // A socket that may be wrapped in TLS must keep Node's own reading (see direct-socket.ts).
+        const reads: SocketReads = tls ? 'streams' : 'direct';
+        if (options.unixSocket !== undefined) listening = await listenUnix(options.unixSocket, reads, accept);
         else if (options.port !== undefined || options.ipAddress !== undefined || options.run === undefined) {
-          listening = await listenTcp(Number(options.port ?? DEFAULT_PORT), options.ipAddress, accepting);
-        } else listening = await listenUnix('-', accepting);
+          listening = await listenTcp(Number(options.port ?? DEFAULT_PORT), options.ipAddress, reads, accept);
+        } else listening = await listenUnix('-', reads, accept);
       } catch (error) {
         logError((error as Error).message);
         return 1;
       }
       if (options.pidFile) writePidFile(options.pidFile);
       await backend.afterFork();
-      threads?.prestart(availableParallelism());
       notifyReady();
       if (options.exitWithParent) watchParent(shutdown);
 
@@ -224,16 +179,12 @@ async function serve(
   } finally {
     // The signal handlers stay until the end: a second SIGTERM must not cut the clean-up short.
     logDebug('shutting down');
-    threads?.stop();
     const closing = listening?.close();
     // Every connection has stopped reading (connectionOptions.stopping): each finishes its
     // in-flight requests, sends their replies and closes its handle; stragglers are cut off.
-    const connections = [...clients.values(), ...(threads?.connections() ?? [])];
-    await Promise.race([Promise.allSettled(connections), delay(5000)]);
+    await Promise.race([Promise.allSettled([...clients.values()]), delay(5000)]);
     for (const streams of clients.keys()) streams.close(true);
-    threads?.cutOff();
     await closing;
-    await threads?.close();
     await backend.cleanup();
     await backend.unload();
     if (options.pidFile) removeQuietly(options.pidFile);

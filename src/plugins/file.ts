@@ -116,7 +116,6 @@ const createFilePlugin: PluginFactory = (host) => {
     longname: 'nbdkit file plugin',
     description: 'Serves a local file or block device.',
     magic_config_key: 'file',
-    replicable: true,
     config_help: 'file=<FILENAME>  (required) The filename to serve.',
 
     config(key, value) {

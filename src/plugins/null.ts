@@ -8,7 +8,6 @@ const createNullPlugin: PluginFactory = (host) => {
     longname: 'nbdkit null plugin',
     description: 'A disk that reads as zeroes and discards every write.',
     magic_config_key: 'size',
-    replicable: true,
     config_help: 'size=<SIZE>  Size of the disk (default 0)',
     config(key, value) {
       if (key === 'size') size = host.parseSize(value);

@@ -1,8 +1,7 @@
 /*
  * fallocate(2) and lseek(2) with SEEK_DATA/SEEK_HOLE for Node, which exposes neither; for
- * stream sockets, SO_SNDBUF, sendfile(2), sendmsg(2) of many buffers, a recv(2) that may
- * wait, and dup(2) to hand a socket to another thread, which Node's net module does not offer
- * either.
+ * stream sockets, SO_SNDBUF, sendfile(2), sendmsg(2) of many buffers and a recv(2) that may
+ * wait, which Node's net module does not offer either.
  * Every function is synchronous, as readSync is: the file plugin calls fallocate and lseek for
  * trim, zero and extents, rare next to reads and writes; sendReply and sendBuffers send one
  * read reply of at most 256 KiB on a non-blocking socket, never waiting for it; receiveWithin
@@ -336,22 +335,6 @@ static napi_value receive_within(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* A second close-on-exec descriptor for the same socket, for another thread to own. */
-static napi_value duplicate(napi_env env, napi_callback_info info) {
-  napi_value argv[1], result;
-  size_t argc = 1;
-  int fd;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected (fd: number)");
-    return NULL;
-  }
-  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (copy == -1) return throw_errno(env, "fcntl(F_DUPFD_CLOEXEC)", errno);
-  napi_create_int32(env, copy, &result);
-  return result;
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
     { "punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_default, NULL },
@@ -362,7 +345,6 @@ static napi_value init(napi_env env, napi_value exports) {
     { "sendReply", NULL, send_reply, NULL, NULL, NULL, napi_default, NULL },
     { "sendBuffers", NULL, send_buffers, NULL, NULL, NULL, napi_default, NULL },
     { "receiveWithin", NULL, receive_within, NULL, NULL, NULL, napi_default, NULL },
-    { "duplicate", NULL, duplicate, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;
