@@ -6,3 +6,14 @@ import { createRequire } from 'node:module';
 import type FsNative from '@nbdkit-ts/fs-native';
 
 export const fsNative = createRequire(import.meta.url)('@nbdkit-ts/fs-native') as typeof FsNative;
+
+/** A socket the server reads or writes itself, and the addon that does it. */
+export interface NativeSocket {
+  fd: number;
+  native: NonNullable<typeof FsNative>;
+}
+
+/** The socket with this descriptor as a NativeSocket; undefined without a descriptor or the addon. */
+export function nativeSocket(fd: number | undefined): NativeSocket | undefined {
+  return fd !== undefined && fsNative !== null ? { fd, native: fsNative } : undefined;
+}

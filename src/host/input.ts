@@ -16,7 +16,7 @@
  * an arena is reused as soon as no buffered bytes are left in it.
  */
 import type { Readable } from 'node:stream';
-import { fsNative } from './fs-native.js';
+import { type NativeSocket, nativeSocket } from './fs-native.js';
 
 /** Bytes read ahead of the current need before the source is paused. */
 const READ_AHEAD = 1024 * 1024;
@@ -39,14 +39,8 @@ export interface InlineWait {
   untilMs?: number;
 }
 
-/** A socket read inline, and the addon that does it. */
-interface InlineSocket {
-  fd: number;
-  native: NonNullable<typeof fsNative>;
-}
-
 /** Bytes read into `into` within `wait`, 0 if none came. */
-function receiveWithin(socket: InlineSocket, into: Uint8Array, wait: InlineWait): number {
+function receiveWithin(socket: NativeSocket, into: Uint8Array, wait: InlineWait): number {
   return socket.native.receiveWithin(socket.fd, into, wait.spinMicros, wait.timeoutMicros);
 }
 
@@ -89,7 +83,7 @@ export class InputReader implements DirectReadSink {
   private target: Buffer | undefined;
   private targetFilled = 0;
   /** The socket and the addon that reads it inline (receiveInline); only for direct reads. */
-  private inlineSocket: InlineSocket | undefined;
+  private inlineSocket: NativeSocket | undefined;
   /**
    * Where receiveInline() reads: memory of its own, because Node may have armed a read with
    * the current arena, and used only while nothing buffered is in it.
@@ -119,7 +113,7 @@ export class InputReader implements DirectReadSink {
   attachDirect(source: Readable, socketFd?: number): void {
     this.source = source;
     this.direct = true;
-    this.inlineSocket = socketFd !== undefined && fsNative !== null ? { fd: socketFd, native: fsNative } : undefined;
+    this.inlineSocket = nativeSocket(socketFd);
     this.watchEnd(source);
   }
 
@@ -144,7 +138,7 @@ export class InputReader implements DirectReadSink {
   }
 
   /** The socket to read inline: a direct one, not at its end. */
-  private socketForInline(): InlineSocket | undefined {
+  private socketForInline(): NativeSocket | undefined {
     return this.direct && !this.ended ? this.inlineSocket : undefined;
   }
 

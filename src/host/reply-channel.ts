@@ -5,18 +5,12 @@
  * reply may instead be sent by the server itself, from a file or from a plugin's memory.
  */
 import type { Writable } from 'node:stream';
-import { fsNative } from './fs-native.js';
+import { type NativeSocket, nativeSocket } from './fs-native.js';
 import { logError } from './log.js';
 import { copyParts, type ReplyChannel } from './transmission.js';
 
 /** The most parts fs-native's sendBuffers takes in one reply. */
 const SEND_PARTS_MAX = 64;
-
-/** A plain socket the server writes to itself, and the addon that does it. */
-interface DirectSocket {
-  fd: number;
-  native: NonNullable<typeof fsNative>;
-}
 
 export function replyChannel(output: Writable, socketFd: number | undefined): ReplyChannel {
   let corked = false;
@@ -35,8 +29,7 @@ export function replyChannel(output: Writable, socketFd: number | undefined): Re
     }
     output.write(data, sent);
   };
-  const native = fsNative;
-  const direct: DirectSocket | undefined = socketFd !== undefined && native !== null ? { fd: socketFd, native } : undefined;
+  const direct = nativeSocket(socketFd);
   // Bytes already queued (corked ones included) must leave first.
   const canSendDirect = (): boolean => direct !== undefined && !output.destroyed && output.writableLength === 0;
 
@@ -50,7 +43,7 @@ export function replyChannel(output: Writable, socketFd: number | undefined): Re
     count: number,
     spill: Buffer,
     release: () => void,
-    send: (to: DirectSocket) => number,
+    send: (to: NativeSocket) => number,
   ): boolean => {
     if (direct === undefined || !canSendDirect()) return false;
     let sent: number;
