@@ -423,22 +423,12 @@ export class TclInterp {
    */
   invokeIo(name, handle, middle, count, offset, extra = []) {
     const rt = this.runtime;
-    if (rt.failure !== undefined) throw rt.refusal();
     const base = rt.scratch + 16;
     if (extra.length > 0) {
       const heap32 = rt.module.HEAP32;
       for (let i = 0; i < extra.length; i++) heap32[(base >> 2) + i] = extra[i];
     }
-    const sp = rt.module.stackSave();
-    let code;
-    try {
-      code = this.x.tclw_invoke_io(this.ptr, name, handle, middle, count, offset, extra.length, base);
-    } catch (err) {
-      rt.module.stackRestore(sp);
-      throw this.trapError(err);
-    }
-    if (rt.held.text !== '') rt.held.release();
-    return code;
+    return this.guard(() => this.x.tclw_invoke_io(this.ptr, name, handle, middle, count, offset, extra.length, base));
   }
 
   // Runs a call that evaluates Tcl code. A trap restores the C stack pointer (so that the
