@@ -325,8 +325,14 @@ describe.each([
     rmSync(dir, { recursive: true, force: true });
   });
 
+  interface PlannedRead {
+    cookie: bigint;
+    offset: number;
+    length: number;
+  }
+
   /** Reads of mixed sizes (one above the straight-from-file limit) at scattered offsets. */
-  function plannedReads(): { cookie: bigint; offset: number; length: number }[] {
+  function plannedReads(): PlannedRead[] {
     const lengths = [262144, 4096, 262144, 300_000, 1, 65536, 262144, 262144];
     return Array.from({ length: 64 }, (_, i) => {
       const length = lengths[i % lengths.length];
@@ -335,22 +341,34 @@ describe.each([
     });
   }
 
+  /**
+   * Send the planned reads and leave the replies unread a while: 16 MiB of replies against a
+   * 2 MiB socket buffer, so most cannot leave at once. Resolves to a taker that gives the read
+   * a reply's cookie is for, once each (replies may come in any order: on the file plugin the
+   * 300 000-byte read goes through the thread pool).
+   */
+  async function sendPlannedReads(client: RawClient): Promise<{ count: number; take: (cookie: bigint) => PlannedRead }> {
+    const reads = plannedReads();
+    for (const r of reads) client.sendRequest(NBD_CMD.READ, BigInt(r.offset), r.length, { cookie: r.cookie });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const byCookie = new Map(reads.map((r) => [r.cookie, r]));
+    const take = (cookie: bigint): PlannedRead => {
+      const r = byCookie.get(cookie)!;
+      expect(r).toBeDefined();
+      byCookie.delete(r.cookie);
+      return r;
+    };
+    return { count: reads.length, take };
+  }
+
   it('64 pipelined reads, replies read only after the socket is full: each whole and correct', async () => {
     const client = await RawClient.connect(readServer.socket);
     await client.handshake();
-    const reads = plannedReads();
-    for (const r of reads) client.sendRequest(NBD_CMD.READ, BigInt(r.offset), r.length, { cookie: r.cookie });
-    // 16 MiB of replies against a 2 MiB socket buffer: most replies cannot leave at once.
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const byCookie = new Map(reads.map((r) => [r.cookie, r]));
-    for (let i = 0; i < reads.length; i++) {
-      // Replies may come in any order (on the file plugin the 300 000-byte read goes through the
-      // thread pool).
+    const planned = await sendPlannedReads(client);
+    for (let i = 0; i < planned.count; i++) {
       const header = await client.read(16);
       expect([header.readUInt32BE(0), header.readUInt32BE(4)]).toEqual([SIMPLE_REPLY_MAGIC, 0]);
-      const r = byCookie.get(header.readBigUInt64BE(8))!;
-      expect(r).toBeDefined();
-      byCookie.delete(r.cookie);
+      const r = planned.take(header.readBigUInt64BE(8));
       const payload = await client.read(r.length);
       expect(payload.equals(data.subarray(r.offset, r.offset + r.length)), `cookie ${r.cookie}`).toBe(true);
     }
@@ -363,17 +381,12 @@ describe.each([
     client.sendOption(NBD_OPT.STRUCTURED_REPLY);
     expect((await client.readOptionReply()).type).toBe(NBD_REP.ACK);
     await client.go('');
-    const reads = plannedReads();
-    for (const r of reads) client.sendRequest(NBD_CMD.READ, BigInt(r.offset), r.length, { cookie: r.cookie });
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const byCookie = new Map(reads.map((r) => [r.cookie, r]));
-    for (let i = 0; i < reads.length; i++) {
+    const planned = await sendPlannedReads(client);
+    for (let i = 0; i < planned.count; i++) {
       const header = await client.read(20);
       expect(header.readUInt32BE(0)).toBe(STRUCTURED_REPLY_MAGIC);
       expect([header.readUInt16BE(4), header.readUInt16BE(6)]).toEqual([1, 1]); // DONE, OFFSET_DATA
-      const r = byCookie.get(header.readBigUInt64BE(8))!;
-      expect(r).toBeDefined();
-      byCookie.delete(r.cookie);
+      const r = planned.take(header.readBigUInt64BE(8));
       expect(header.readUInt32BE(16)).toBe(8 + r.length);
       const payload = await client.read(8 + r.length);
       expect(payload.readBigUInt64BE(0)).toBe(BigInt(r.offset));
