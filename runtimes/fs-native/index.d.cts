@@ -1,4 +1,11 @@
-/** fallocate, SEEK_DATA/SEEK_HOLE, SO_SNDBUF, sendfile and sendmsg, or null when the addon could not be built. */
+/** The thread of one connection, as startRequestReader returns it. */
+declare const requestReaderBrand: unique symbol;
+type RequestReader = { readonly [requestReaderBrand]: true };
+
+/**
+ * fallocate, SEEK_DATA/SEEK_HOLE, SO_SNDBUF, sendfile and sendmsg, and the request-reader thread,
+ * or null when the addon could not be built.
+ */
 declare const binding: {
   punchHole(fd: number, offset: bigint, length: bigint): void;
   zeroRange(fd: number, offset: bigint, length: bigint): void;
@@ -27,5 +34,38 @@ declare const binding: {
    * read then sees the end or the error).
    */
   receiveWithin(socketFd: number, buffer: Uint8Array, spinMicros: number, timeoutMicros: number): number;
+  /**
+   * Receive NBD requests on the socket on a thread of the addon (request_reader.c); the event
+   * loop must no longer read the socket. `deliver` is called in stream order with `bytes`:
+   * - the headers of requests; or a write's header followed by its payload, unless the payload
+   *   is in lent buffer `slot` (then `payloadLength` bytes of it);
+   * - with `slot` -3 (and null): the thread wrote requests to `target` itself, whose headers
+   *   takeWrittenRequests() hands out. It does so for each write that needs no checking: flags
+   *   at most FUA when `fua`, within `size` and `maxLength`; FUA is an fdatasync;
+   * - with `slot` -2, the header of one such write, with `errorCode` and `message` if it failed;
+   * - at the end null, with the errno name after a failure.
+   */
+  startRequestReader(
+    socketFd: number,
+    deliver: (
+      bytes: Buffer | null,
+      slot: number,
+      payloadLength: number,
+      errorCode: string | undefined,
+      message: string | undefined,
+    ) => void,
+    target?: { fd: number; size: bigint; fua: boolean; maxLength: number },
+  ): RequestReader;
+  /** Let payloads be received into `buffer`; returns its slot, or -1 when there are enough. */
+  lendRequestBuffer(reader: RequestReader, buffer: Uint8Array): number;
+  /** The payload delivered in `slot` is no longer used: the slot may be filled again. */
+  returnRequestBuffer(reader: RequestReader, slot: number): void;
+  /** The headers of the writes the thread did since the last call, or null when there are none. */
+  takeWrittenRequests(reader: RequestReader): Buffer | null;
+  /** Receive no further request until resumed. */
+  pauseRequestReader(reader: RequestReader): void;
+  resumeRequestReader(reader: RequestReader): void;
+  /** End the thread: it delivers nothing it has not already queued, not even the end. */
+  stopRequestReader(reader: RequestReader): void;
 } | null;
 export = binding;

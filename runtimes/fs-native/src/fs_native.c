@@ -5,7 +5,8 @@
  * Every function is synchronous, as readSync is: the file plugin calls fallocate and lseek for
  * trim, zero and extents, rare next to reads and writes; sendReply and sendBuffers send one
  * read reply of at most 256 KiB on a non-blocking socket, never waiting for it; receiveWithin
- * waits for a request for a bounded time chosen by the caller.
+ * waits for a request for a bounded time chosen by the caller. (The thread that receives a
+ * connection's requests is in request_reader.c.)
  * Errors throw an Error whose `code` is the errno name, as Node's own fs errors do.
  */
 #define _GNU_SOURCE
@@ -23,7 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *errno_code(int err) {
+#include "fs_native.h"
+
+const char *errno_code(int err) {
   switch (err) {
   case EBADF: return "EBADF";
   case EFBIG: return "EFBIG";
@@ -31,6 +34,7 @@ static const char *errno_code(int err) {
   case EINVAL: return "EINVAL";
   case EIO: return "EIO";
   case ENODEV: return "ENODEV";
+  case ENOMEM: return "ENOMEM";
   case ENOSPC: return "ENOSPC";
   case ENOTSOCK: return "ENOTSOCK";
   case ENXIO: return "ENXIO";
@@ -45,7 +49,7 @@ static const char *errno_code(int err) {
   }
 }
 
-static napi_value throw_errno(napi_env env, const char *syscall, int err) {
+napi_value throw_errno(napi_env env, const char *syscall, int err) {
   char message[256];
   snprintf(message, sizeof message, "%s: %s", syscall, strerror(err));
   napi_throw_error(env, errno_code(err), message);
@@ -347,6 +351,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "receiveWithin", NULL, receive_within, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
+  request_reader_init(env, exports);
   return exports;
 }
 

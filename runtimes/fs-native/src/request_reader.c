@@ -1,0 +1,708 @@
+/*
+ * A thread per connection that receives NBD requests the way a native server's connection
+ * thread does: it sleeps on the socket and is woken by the client's bytes, reads a request
+ * header, reads a write's payload straight into memory that is used again, and hands the
+ * request to JavaScript. The event loop then never reads the socket: it gets requests, not
+ * bytes, and the copying out of the socket runs beside it on another CPU.
+ *
+ * Why: with several connections (nbdcopy opens four when the server allows multi-conn), a
+ * server whose one thread both receives and writes 256 KiB payloads leaves each client blocked
+ * on its full socket while it serves the others; nbdkit drains each socket from its own thread.
+ *
+ * What reaches JavaScript, in stream order, through a thread-safe function (deliver_js):
+ * - Buffers of request headers, several at once when they came together;
+ * - a write: its header, and its payload in memory JavaScript lent (struct slot), or copied
+ *   after the header when no lent buffer fits; a payload larger than PIECE_MAX comes in
+ *   pieces, each on its own;
+ * - for the file plugin, writes the thread did itself (struct write_target): their headers,
+ *   for the event loop to reply;
+ * - at the end of input, null, with the errno name after a failure.
+ * Bytes after a header with the wrong magic are passed on as if headers: the server drops the
+ * connection at that header anyway.
+ *
+ * The thread reads a duplicate of the socket's descriptor (and writes a duplicate of the
+ * file's) and closes it when it ends, so the event loop may close its own at any time without
+ * the thread ever touching another file that took the number.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fs_native.h"
+
+#define REQUEST_MAGIC 0x25609513u
+#define COMMAND_WRITE 1
+#define HEADER_BYTES 28
+/* Headers and small payloads are received into this much memory, as much as is there. */
+#define STAGING_BYTES (64 * 1024)
+/* A payload whose unreceived part is smaller than this is received through the staging memory. */
+#define DIRECT_MIN (16 * 1024)
+/* Larger write payloads are handed on in pieces of this size, so no allocation is unbounded. */
+#define PIECE_MAX (32 * 1024 * 1024)
+/* Requests handed on but not yet taken by the event loop before the thread waits. */
+#define QUEUE_MAX 16
+/* How many requests without payload one Buffer may carry. */
+#define BATCH_MAX 64
+/* How many buffers JavaScript may lend a reader. */
+#define SLOTS_MAX 32
+/* The slot number that says: a write the thread did itself (see struct write_target), told of alone. */
+#define SLOT_WRITTEN (-2)
+/* The slot number that says: writes the thread did are waiting in `written`. */
+#define SLOT_WRITTEN_LIST (-3)
+#define FLAG_FUA 1
+
+/* Why serve() stopped, besides an errno. */
+#define ENDED 0
+#define STOPPED (-1)
+
+/*
+ * Memory JavaScript lent for payloads (lendRequestBuffer): payloads land in buffers the event
+ * loop already has, so no ArrayBuffer is made per request (each one made here would count as
+ * external memory and bring on full garbage collections). Busy from the moment the thread
+ * picks it until JavaScript gives it back (returnRequestBuffer).
+ */
+struct slot {
+  uint8_t *data;
+  size_t capacity;
+  bool busy;
+  /* Keeps the lent buffer alive while the thread may write into it. */
+  napi_ref keep;
+};
+
+/*
+ * A plain file that writes may go to from the thread itself (the file plugin): a write the
+ * export accepts as it is (flags at most FUA when allowed, within the size and the request
+ * limit) is received into the thread's own buffer, written with pwrite (then fdatasync for
+ * FUA), and only its header and outcome are handed on, for the event loop to reply. Anything
+ * else goes the usual way, to be checked and refused by the event loop.
+ */
+struct write_target {
+  int fd; /* a duplicate, owned by the thread */
+  uint64_t size;
+  bool fua;
+  uint32_t max_length;
+  uint8_t *buffer;
+  size_t capacity;
+};
+
+struct reader {
+  int sock;
+  /* Its fd is -1 when there is none. */
+  struct write_target target;
+  /* eventfd that wakes the thread to see `stopping` or a cleared `paused`. */
+  int wake;
+  atomic_bool stopping;
+  atomic_bool paused;
+  /* One for the thread (dropped when its thread-safe function is finalized), one for JavaScript's handle. */
+  atomic_int refs;
+  napi_threadsafe_function deliver;
+  /* Guards the slots and `written`. */
+  pthread_mutex_t lock;
+  /* Signalled when a slot is given back, and at stop. */
+  pthread_cond_t slot_freed;
+  struct slot slots[SLOTS_MAX];
+  int slot_count;
+  /*
+   * Headers of writes done to the target, not yet taken by the event loop: one message tells
+   * it of all that pile up until it takes them, so it wakes once and replies in one writev.
+   */
+  uint8_t *written;
+  size_t written_count, written_capacity;
+  size_t start, end;
+  /*
+   * Whether the last request was a write: then the next header is received alone, as a native
+   * server does, so that a following write's payload is received straight into its buffer and
+   * not partly into staging and copied from there.
+   */
+  bool after_write;
+  uint8_t staging[STAGING_BYTES];
+};
+
+/* What one call of the thread-safe function hands on. */
+struct message {
+  /*
+   * Header(s), and a payload that found no lent buffer after its header; malloc'd. NULL for
+   * the end of input (slot -1) and for SLOT_WRITTEN_LIST.
+   */
+  uint8_t *bytes;
+  size_t length;
+  /* The slot holding the payload, or -1. */
+  int slot;
+  uint32_t payload;
+  /* At the end, or for SLOT_WRITTEN: 0, or the errno of the failure. */
+  int err;
+};
+
+static void unref_reader(napi_env env, struct reader *r) {
+  if (atomic_fetch_sub(&r->refs, 1) == 1) {
+    for (int i = 0; i < r->slot_count; i++) napi_delete_reference(env, r->slots[i].keep);
+    free(r->written);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->slot_freed);
+    close(r->wake);
+    free(r);
+  }
+}
+
+/*
+ * The smallest free lent buffer that holds `length` bytes, now busy, and its memory; -1 if no
+ * lent buffer is that large. While all that are large enough are busy, wait for one: a reader
+ * holds no more payloads than it has lent buffers, as a native server holds no more than its
+ * threads. (The event loop gives each back once done with it, needing nothing more from here.)
+ */
+static int take_slot(struct reader *r, size_t length, uint8_t **data) {
+  int best;
+  bool fits;
+  pthread_mutex_lock(&r->lock);
+  do {
+    best = -1;
+    fits = false;
+    for (int i = 0; i < r->slot_count; i++) {
+      struct slot *s = &r->slots[i];
+      fits |= s->capacity >= length;
+      if (!s->busy && s->capacity >= length && (best == -1 || s->capacity < r->slots[best].capacity)) best = i;
+    }
+  } while (best == -1 && fits && !atomic_load(&r->stopping) && pthread_cond_wait(&r->slot_freed, &r->lock) == 0);
+  if (best != -1) {
+    r->slots[best].busy = true;
+    *data = r->slots[best].data;
+  }
+  pthread_mutex_unlock(&r->lock);
+  return best;
+}
+
+static void free_slot(struct reader *r, int index) {
+  pthread_mutex_lock(&r->lock);
+  r->slots[index].busy = false;
+  pthread_cond_signal(&r->slot_freed);
+  pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- the thread ---- */
+
+static uint32_t be32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static bool is_write(const uint8_t *header) {
+  return be32(header) == REQUEST_MAGIC && (header[6] << 8 | header[7]) == COMMAND_WRITE;
+}
+
+static void drain_wake(struct reader *r) {
+  uint64_t count;
+  while (read(r->wake, &count, sizeof count) == -1 && errno == EINTR) {
+  }
+}
+
+/* Sleep until the socket has bytes (true) or the reader is stopped (false). */
+static bool wait_readable(struct reader *r) {
+  struct pollfd fds[2] = { { .fd = r->sock, .events = POLLIN }, { .fd = r->wake, .events = POLLIN } };
+  while (!atomic_load(&r->stopping)) {
+    if (poll(fds, 2, -1) == -1) {
+      if (errno == EINTR) continue;
+      return true; /* let recv report what is wrong */
+    }
+    if (fds[1].revents & POLLIN) drain_wake(r);
+    if (fds[0].revents != 0) return true;
+  }
+  return false;
+}
+
+/* While the event loop has asked for a pause, sleep; false when stopped instead. */
+static bool wait_while_paused(struct reader *r) {
+  struct pollfd wake = { .fd = r->wake, .events = POLLIN };
+  while (atomic_load(&r->paused) && !atomic_load(&r->stopping)) {
+    if (poll(&wake, 1, -1) == -1 && errno != EINTR) return false;
+    if (wake.revents & POLLIN) drain_wake(r);
+  }
+  return !atomic_load(&r->stopping);
+}
+
+/* Receive some bytes into `into`: their count, or ENDED (0) at end of input, STOPPED, -errno. */
+static ssize_t receive_some(struct reader *r, uint8_t *into, size_t length) {
+  for (;;) {
+    ssize_t n = recv(r->sock, into, length, MSG_DONTWAIT);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+    if (!wait_readable(r)) return STOPPED;
+  }
+}
+
+/* Receive exactly `length` bytes into `into`: 1 when done, else as receive_some. */
+static ssize_t receive_exactly(struct reader *r, uint8_t *into, size_t length) {
+  while (length > 0) {
+    ssize_t n = receive_some(r, into, length);
+    if (n <= 0) return n;
+    into += n;
+    length -= n;
+  }
+  return 1;
+}
+
+/* Have at least `want` (<= STAGING_BYTES) bytes in staging: 1, or as receive_some. */
+static ssize_t stage(struct reader *r, size_t want) {
+  if (r->end - r->start >= want) return 1;
+  if (STAGING_BYTES - r->start < want) {
+    memmove(r->staging, r->staging + r->start, r->end - r->start);
+    r->end -= r->start;
+    r->start = 0;
+  }
+  while (r->end - r->start < want) {
+    size_t room = r->after_write ? r->start + want - r->end : STAGING_BYTES - r->end;
+    ssize_t n = receive_some(r, r->staging + r->end, room);
+    if (n <= 0) return n;
+    r->end += n;
+  }
+  return 1;
+}
+
+/*
+ * Hand a message to JavaScript, waiting while QUEUE_MAX are already waiting; STOPPED when it
+ * is gone. Takes over `bytes` and the slot.
+ */
+static ssize_t hand_on(struct reader *r, uint8_t *bytes, size_t length, int slot, uint32_t payload, int err) {
+  struct message *m = malloc(sizeof *m);
+  ssize_t status = -ENOMEM;
+  if (m != NULL) {
+    *m = (struct message){ .bytes = bytes, .length = length, .slot = slot, .payload = payload, .err = err };
+    if (napi_call_threadsafe_function(r->deliver, m, napi_tsfn_blocking) == napi_ok) return 1;
+    status = STOPPED;
+  }
+  free(bytes);
+  if (slot >= 0) free_slot(r, slot);
+  free(m);
+  return status;
+}
+
+/* Fill `into` with the next `length` bytes: staged ones first, then from the socket. 1, or as receive_some. */
+static ssize_t receive_into(struct reader *r, uint8_t *into, size_t length) {
+  size_t staged = r->end - r->start;
+  ssize_t status = 1;
+  if (length - (staged < length ? staged : length) < DIRECT_MIN && length <= STAGING_BYTES) {
+    status = stage(r, length);
+    staged = r->end - r->start;
+  }
+  size_t have = staged < length ? staged : length;
+  memcpy(into, r->staging + r->start, have);
+  r->start += have;
+  return status > 0 ? receive_exactly(r, into + have, length - have) : status;
+}
+
+/* One write request: its header, and its payload in a lent buffer if one is free, in pieces if large. */
+static ssize_t receive_write(struct reader *r) {
+  uint8_t header[HEADER_BYTES];
+  memcpy(header, r->staging + r->start, HEADER_BYTES);
+  r->start += HEADER_BYTES;
+  uint32_t remaining = be32(header + 24);
+  size_t header_length = HEADER_BYTES;
+  while (remaining > 0) {
+    size_t piece = remaining < PIECE_MAX ? remaining : PIECE_MAX;
+    uint8_t *lent = NULL;
+    int slot = piece >= DIRECT_MIN ? take_slot(r, piece, &lent) : -1;
+    size_t length = header_length + (slot == -1 ? piece : 0);
+    uint8_t *bytes = malloc(length > 0 ? length : 1);
+    if (bytes == NULL) {
+      if (slot >= 0) free_slot(r, slot);
+      return -ENOMEM;
+    }
+    memcpy(bytes, header, header_length);
+    ssize_t status = receive_into(r, slot == -1 ? bytes + header_length : lent, piece);
+    if (status <= 0) {
+      free(bytes);
+      if (slot >= 0) free_slot(r, slot);
+      return status;
+    }
+    status = hand_on(r, bytes, length, slot, slot == -1 ? 0 : (uint32_t)piece, 0);
+    if (status <= 0) return status;
+    remaining -= piece;
+    header_length = 0;
+    if (remaining > 0 && !wait_while_paused(r)) return STOPPED;
+  }
+  return 1;
+}
+
+/* The staged headers, up to the next write, as one Buffer. */
+static ssize_t receive_headers(struct reader *r) {
+  size_t count = 1;
+  while (count < BATCH_MAX && r->end - r->start >= (count + 1) * HEADER_BYTES &&
+         !is_write(r->staging + r->start + count * HEADER_BYTES)) {
+    count++;
+  }
+  size_t length = count * HEADER_BYTES;
+  uint8_t *bytes = malloc(length);
+  if (bytes == NULL) return -ENOMEM;
+  memcpy(bytes, r->staging + r->start, length);
+  r->start += length;
+  return hand_on(r, bytes, length, -1, 0, 0);
+}
+
+static uint64_t be64(const uint8_t *p) {
+  return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+/* Whether the write whose header is staged can go to the write target as it is. */
+static bool target_takes(const struct reader *r, const uint8_t *header) {
+  const struct write_target *t = &r->target;
+  uint16_t flags = header[4] << 8 | header[5];
+  uint64_t offset = be64(header + 16);
+  uint32_t length = be32(header + 24);
+  return t->fd != -1 && (flags & ~(t->fua ? FLAG_FUA : 0)) == 0 && length <= t->max_length && offset <= t->size &&
+         length <= t->size - offset;
+}
+
+/* pwrite all of it: 0, or the errno. */
+static int write_fully(int fd, const uint8_t *data, size_t length, uint64_t offset) {
+  while (length > 0) {
+    ssize_t n = pwrite(fd, data, length, (off_t)offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return EIO;
+    data += n;
+    length -= n;
+    offset += n;
+  }
+  return 0;
+}
+
+/* One write for the write target: received, written, and its header handed on with the outcome. */
+static ssize_t write_to_target(struct reader *r) {
+  struct write_target *t = &r->target;
+  uint8_t *header = malloc(HEADER_BYTES);
+  if (header == NULL) return -ENOMEM;
+  memcpy(header, r->staging + r->start, HEADER_BYTES);
+  r->start += HEADER_BYTES;
+  uint32_t length = be32(header + 24);
+  if (length > t->capacity) {
+    uint8_t *bigger = realloc(t->buffer, length);
+    if (bigger == NULL) {
+      free(header);
+      return -ENOMEM;
+    }
+    t->buffer = bigger;
+    t->capacity = length;
+  }
+  ssize_t status = receive_into(r, t->buffer, length);
+  if (status <= 0) {
+    free(header);
+    return status;
+  }
+  int err = write_fully(t->fd, t->buffer, length, be64(header + 16));
+  if (err == 0 && (header[5] & FLAG_FUA) && fdatasync(t->fd) == -1) err = errno;
+  if (err != 0) return hand_on(r, header, HEADER_BYTES, SLOT_WRITTEN, 0, err);
+  pthread_mutex_lock(&r->lock);
+  bool tell = r->written_count == 0;
+  if (r->written_count == r->written_capacity) {
+    size_t capacity = r->written_capacity == 0 ? 64 : 2 * r->written_capacity;
+    uint8_t *bigger = realloc(r->written, capacity * HEADER_BYTES);
+    if (bigger == NULL) {
+      pthread_mutex_unlock(&r->lock);
+      return hand_on(r, header, HEADER_BYTES, SLOT_WRITTEN, 0, 0);
+    }
+    r->written = bigger;
+    r->written_capacity = capacity;
+  }
+  memcpy(r->written + r->written_count * HEADER_BYTES, header, HEADER_BYTES);
+  r->written_count++;
+  pthread_mutex_unlock(&r->lock);
+  free(header);
+  return tell ? hand_on(r, NULL, 0, SLOT_WRITTEN_LIST, 0, 0) : 1;
+}
+
+/* Receive and hand on requests until the end of input, a failure, or stop. */
+static ssize_t serve(struct reader *r) {
+  for (;;) {
+    if (!wait_while_paused(r)) return STOPPED;
+    ssize_t status = stage(r, HEADER_BYTES);
+    if (status > 0) {
+      const uint8_t *header = r->staging + r->start;
+      r->after_write = is_write(header) && be32(header + 24) > 0;
+      if (!r->after_write) status = receive_headers(r);
+      else status = target_takes(r, header) ? write_to_target(r) : receive_write(r);
+    }
+    if (status <= 0) return status;
+  }
+}
+
+/* Close the thread's duplicates of the socket and the write target. */
+static void close_sockets(struct reader *r) {
+  if (r->sock != -1) close(r->sock);
+  if (r->target.fd != -1) close(r->target.fd);
+}
+
+static void *reader_thread(void *arg) {
+  struct reader *r = arg;
+  ssize_t outcome = serve(r);
+  /* A wait that failed without a stop must still end the connection. */
+  if (outcome == STOPPED && !atomic_load(&r->stopping)) outcome = -EIO;
+  close_sockets(r);
+  free(r->target.buffer);
+  /* Leftover staged bytes are a partial header: the client ended mid-request. */
+  if (outcome != STOPPED) hand_on(r, NULL, 0, -1, 0, outcome == ENDED ? 0 : (int)-outcome);
+  napi_release_threadsafe_function(r->deliver, napi_tsfn_release);
+  return NULL;
+}
+
+/* ---- the event loop's side ---- */
+
+/* Calls deliver(bytes, slot, payloadLength, errorCode, message): see startRequestReader. */
+static void deliver_js(napi_env env, napi_value callback, void *context, void *data) {
+  struct reader *r = context;
+  struct message *m = data;
+  if (env != NULL) {
+    napi_value argv[5], undefined;
+    napi_get_undefined(env, &undefined);
+    argv[3] = argv[4] = undefined;
+    if (m->bytes == NULL) {
+      napi_get_null(env, &argv[0]);
+      if (m->slot == -1 && m->err != 0) napi_create_string_utf8(env, errno_code(m->err), NAPI_AUTO_LENGTH, &argv[3]);
+    } else if (napi_create_buffer_copy(env, m->length, m->bytes, NULL, &argv[0]) != napi_ok) {
+      /* Ends the connection: what follows cannot be handed on in order. */
+      napi_get_null(env, &argv[0]);
+      napi_create_string_utf8(env, errno_code(ENOMEM), NAPI_AUTO_LENGTH, &argv[3]);
+    }
+    if (m->slot == SLOT_WRITTEN && m->err != 0) {
+      napi_create_string_utf8(env, errno_code(m->err), NAPI_AUTO_LENGTH, &argv[3]);
+      napi_create_string_utf8(env, strerror(m->err), NAPI_AUTO_LENGTH, &argv[4]);
+    }
+    napi_create_int32(env, m->slot, &argv[1]);
+    napi_create_uint32(env, m->payload, &argv[2]);
+    if (napi_call_function(env, undefined, callback, 5, argv, NULL) == napi_ok) m->slot = -1;
+  }
+  /* Not delivered (teardown, or the call failed): nobody will give the slot back. */
+  if (m->slot >= 0) free_slot(r, m->slot);
+  free(m->bytes);
+  free(m);
+}
+
+static void finalize_deliver(napi_env env, void *data, void *hint) {
+  (void)hint;
+  unref_reader(env, data);
+}
+
+static void finalize_handle(napi_env env, void *data, void *hint) {
+  (void)hint;
+  unref_reader(env, data);
+}
+
+/* The reader handle that is the first argument, and the second argument if `second` is given. */
+static struct reader *get_reader(napi_env env, napi_callback_info info, napi_value *second) {
+  napi_value argv[2];
+  size_t argc = 2;
+  void *r = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < (second ? 2 : 1) ||
+      napi_get_value_external(env, argv[0], &r) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a request reader");
+    return NULL;
+  }
+  if (second != NULL) *second = argv[1];
+  return r;
+}
+
+static void wake(struct reader *r) {
+  uint64_t one = 1;
+  while (write(r->wake, &one, sizeof one) == -1 && errno == EINTR) {
+  }
+}
+
+/* The optional write target argument: {fd, size: bigint, fua: boolean, maxLength}. */
+static bool get_write_target(napi_env env, napi_value value, struct write_target *t, int *file) {
+  napi_valuetype type;
+  napi_value fd, size, fua, max_length;
+  bool lossless;
+  *file = -1;
+  if (napi_typeof(env, value, &type) != napi_ok) return false;
+  if (type == napi_undefined) return true;
+  return type == napi_object && napi_get_named_property(env, value, "fd", &fd) == napi_ok &&
+         napi_get_value_int32(env, fd, file) == napi_ok && napi_get_named_property(env, value, "size", &size) == napi_ok &&
+         napi_get_value_bigint_uint64(env, size, &t->size, &lossless) == napi_ok && lossless &&
+         napi_get_named_property(env, value, "fua", &fua) == napi_ok && napi_get_value_bool(env, fua, &t->fua) == napi_ok &&
+         napi_get_named_property(env, value, "maxLength", &max_length) == napi_ok &&
+         napi_get_value_uint32(env, max_length, &t->max_length) == napi_ok;
+}
+
+/*
+ * startRequestReader(socketFd, deliver, target?): start the thread; returns its handle. What
+ * `deliver` is called with is in index.d.cts. The socket must be one the event loop no longer
+ * reads.
+ */
+static napi_value start_request_reader(napi_env env, napi_callback_info info) {
+  napi_value argv[3], name, handle;
+  size_t argc = 3;
+  int sock, file;
+  napi_valuetype type;
+  struct write_target target = { .fd = -1 };
+  file = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_int32(env, argv[0], &sock) != napi_ok || napi_typeof(env, argv[1], &type) != napi_ok ||
+      type != napi_function || (argc > 2 && !get_write_target(env, argv[2], &target, &file))) {
+    napi_throw_type_error(env, NULL, "expected (socketFd, deliver: function, target?: {fd, size: bigint, fua, maxLength})");
+    return NULL;
+  }
+  struct reader *r = calloc(1, sizeof *r);
+  if (r == NULL) return throw_errno(env, "calloc", ENOMEM);
+  r->target = target;
+  r->target.fd = -1;
+  r->sock = -1;
+  r->wake = -1;
+  const char *failed = NULL;
+  if (file != -1 && (r->target.fd = fcntl(file, F_DUPFD_CLOEXEC, 0)) == -1) failed = "dup";
+  else if ((r->sock = fcntl(sock, F_DUPFD_CLOEXEC, 0)) == -1) failed = "dup";
+  else if ((r->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) failed = "eventfd";
+  if (failed != NULL) {
+    int err = errno;
+    close_sockets(r);
+    if (r->wake != -1) close(r->wake);
+    free(r);
+    return throw_errno(env, failed, err);
+  }
+  atomic_init(&r->refs, 2);
+  pthread_mutex_init(&r->lock, NULL);
+  pthread_cond_init(&r->slot_freed, NULL);
+  napi_create_string_utf8(env, "nbdkit-ts request reader", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, argv[1], NULL, name, QUEUE_MAX, 1, r, finalize_deliver, r, deliver_js,
+                                      &r->deliver) != napi_ok) {
+    close_sockets(r);
+    close(r->wake);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->slot_freed);
+    free(r);
+    napi_throw_error(env, "EIO", "cannot create the request reader's thread-safe function");
+    return NULL;
+  }
+  /* The socket keeps the event loop alive, not this. */
+  napi_unref_threadsafe_function(env, r->deliver);
+  pthread_attr_t attributes;
+  pthread_t thread;
+  pthread_attr_init(&attributes);
+  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attributes, 256 * 1024);
+  int err = pthread_create(&thread, &attributes, reader_thread, r);
+  pthread_attr_destroy(&attributes);
+  if (err != 0) {
+    close_sockets(r);
+    /* Finalizing the thread-safe function drops one reference; the other is dropped here. */
+    napi_release_threadsafe_function(r->deliver, napi_tsfn_abort);
+    unref_reader(env, r);
+    return throw_errno(env, "pthread_create", err);
+  }
+  if (napi_create_external(env, r, finalize_handle, NULL, &handle) != napi_ok) {
+    napi_throw_error(env, "EIO", "cannot create the request reader's handle");
+    return NULL;
+  }
+  return handle;
+}
+
+/* pauseRequestReader(handle): receive nothing after the request in progress until resumed. */
+static napi_value pause_request_reader(napi_env env, napi_callback_info info) {
+  struct reader *r = get_reader(env, info, NULL);
+  if (r != NULL) atomic_store(&r->paused, true);
+  return NULL;
+}
+
+static napi_value resume_request_reader(napi_env env, napi_callback_info info) {
+  struct reader *r = get_reader(env, info, NULL);
+  if (r != NULL) {
+    atomic_store(&r->paused, false);
+    wake(r);
+  }
+  return NULL;
+}
+
+/*
+ * lendRequestBuffer(handle, buffer): payloads may be received into `buffer` from now on, for as
+ * long as the reader lives. Returns its slot number, or -1 when the reader has enough already.
+ */
+static napi_value lend_request_buffer(napi_env env, napi_callback_info info) {
+  napi_value buffer, result;
+  struct reader *r = get_reader(env, info, &buffer);
+  napi_typedarray_type type;
+  napi_value arraybuffer;
+  size_t length, offset;
+  void *data;
+  if (r == NULL) return NULL;
+  if (napi_get_typedarray_info(env, buffer, &type, &length, &data, &arraybuffer, &offset) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "expected (reader, buffer: Uint8Array)");
+    return NULL;
+  }
+  int index = -1;
+  napi_ref keep;
+  if (r->slot_count < SLOTS_MAX && napi_create_reference(env, buffer, 1, &keep) == napi_ok) {
+    pthread_mutex_lock(&r->lock);
+    index = r->slot_count;
+    r->slots[index] = (struct slot){ .data = data, .capacity = length, .busy = false, .keep = keep };
+    r->slot_count++;
+    pthread_mutex_unlock(&r->lock);
+  }
+  napi_create_int32(env, index, &result);
+  return result;
+}
+
+/* returnRequestBuffer(handle, slot): the payload in that slot is no longer used. */
+static napi_value return_request_buffer(napi_env env, napi_callback_info info) {
+  napi_value argument;
+  struct reader *r = get_reader(env, info, &argument);
+  int32_t index;
+  if (r == NULL) return NULL;
+  if (napi_get_value_int32(env, argument, &index) != napi_ok || index < 0 || index >= r->slot_count) {
+    napi_throw_range_error(env, NULL, "no such lent buffer");
+    return NULL;
+  }
+  free_slot(r, index);
+  return NULL;
+}
+
+/* takeWrittenRequests(handle): the headers of the writes done since last time, as one Buffer, or null. */
+static napi_value take_written_requests(napi_env env, napi_callback_info info) {
+  napi_value result;
+  struct reader *r = get_reader(env, info, NULL);
+  if (r == NULL) return NULL;
+  pthread_mutex_lock(&r->lock);
+  napi_status status = r->written_count == 0
+                         ? napi_get_null(env, &result)
+                         : napi_create_buffer_copy(env, r->written_count * HEADER_BYTES, r->written, NULL, &result);
+  if (status == napi_ok) r->written_count = 0;
+  pthread_mutex_unlock(&r->lock);
+  if (status != napi_ok) {
+    napi_throw_error(env, "ENOMEM", "cannot hand on the written requests");
+    return NULL;
+  }
+  return result;
+}
+
+/* stopRequestReader(handle): end the thread soon; nothing more is delivered after the calls queued. */
+static napi_value stop_request_reader(napi_env env, napi_callback_info info) {
+  struct reader *r = get_reader(env, info, NULL);
+  if (r != NULL) {
+    atomic_store(&r->stopping, true);
+    wake(r);
+    pthread_mutex_lock(&r->lock);
+    pthread_cond_broadcast(&r->slot_freed);
+    pthread_mutex_unlock(&r->lock);
+  }
+  return NULL;
+}
+
+void request_reader_init(napi_env env, napi_value exports) {
+  napi_property_descriptor properties[] = {
+    { "startRequestReader", NULL, start_request_reader, NULL, NULL, NULL, napi_default, NULL },
+    { "pauseRequestReader", NULL, pause_request_reader, NULL, NULL, NULL, napi_default, NULL },
+    { "resumeRequestReader", NULL, resume_request_reader, NULL, NULL, NULL, napi_default, NULL },
+    { "stopRequestReader", NULL, stop_request_reader, NULL, NULL, NULL, napi_default, NULL },
+    { "lendRequestBuffer", NULL, lend_request_buffer, NULL, NULL, NULL, napi_default, NULL },
+    { "returnRequestBuffer", NULL, return_request_buffer, NULL, NULL, NULL, napi_default, NULL },
+    { "takeWrittenRequests", NULL, take_written_requests, NULL, NULL, NULL, napi_default, NULL },
+  };
+  napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
+}
