@@ -25,6 +25,7 @@ import {
   ThreadModel,
 } from './plugin.js';
 import { Command, CommandFlag, MAX_REQUEST_SIZE, TransmissionFlag, commandName } from './protocol.js';
+import type { WriteTarget } from './input.js';
 import { isPromise, type MaybePromise, type RequestSerializer, ServerLocks } from './serialize.js';
 import { MAX_SIZE } from './size.js';
 
@@ -278,6 +279,8 @@ export class ExportContext {
   blockSize: { minimum: number; preferred: number; maximum: number } | undefined;
   /** The host file reads may be sent from directly (Plugin.read_source_fd), if any. */
   readSourceFd: number | undefined;
+  /** Where a thread may write payloads itself (Plugin.write_target_fd), if anywhere. */
+  writeTarget: WriteTarget | undefined;
 
   constructor(
     private readonly plugin: Plugin,
@@ -343,6 +346,11 @@ export class ExportContext {
     this.eflags = flags;
     // Sending from the file skips the request locks, so only a plugin that takes none may.
     if (threadModel === ThreadModel.PARALLEL && p.read_source_fd) this.readSourceFd = p.read_source_fd(h);
+    const writeFd = threadModel === ThreadModel.PARALLEL && canWrite ? p.write_target_fd?.(h) : undefined;
+    if (writeFd !== undefined) {
+      // FUA is the plugin's fdatasync only when the plugin does FUA itself.
+      this.writeTarget = { fd: writeFd, size, fua: this.fuaMode === FuaMode.NATIVE, maxLength: MAX_REQUEST_SIZE };
+    }
   }
 
   private async askMode<T extends number>(name: string, call: () => Promise<T> | T): Promise<T> {

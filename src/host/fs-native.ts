@@ -17,3 +17,6 @@ export interface NativeSocket {
 export function nativeSocket(fd: number | undefined): NativeSocket | undefined {
   return fd !== undefined && fsNative !== null ? { fd, native: fsNative } : undefined;
 }
+
+/** A connection's request-reader thread (startRequestReader). */
+export type RequestReaderHandle = ReturnType<NonNullable<typeof FsNative>['startRequestReader']>;

@@ -16,7 +16,8 @@
  * an arena is reused as soon as no buffered bytes are left in it.
  */
 import type { Readable } from 'node:stream';
-import { type NativeSocket, nativeSocket } from './fs-native.js';
+import { type NativeSocket, type RequestReaderHandle, nativeSocket } from './fs-native.js';
+import { logDebug } from './log.js';
 
 /** Bytes read ahead of the current need before the source is paused. */
 const READ_AHEAD = 1024 * 1024;
@@ -26,6 +27,42 @@ const ARENA_BYTES = 64 * 1024;
 const ARENA_MIN_READ = 16 * 1024;
 /** Payloads at least this large are read straight into their destination when possible. */
 const DIRECT_PAYLOAD_MIN = 16 * 1024;
+/** A request header's size. */
+const HEADER_BYTES = 28;
+/** Lent to a request thread, per connection: buffers for payloads up to this size, this much in all. */
+const LEND_PAYLOAD_MAX = 4 * 1024 * 1024;
+const LEND_BYTES = 2 * 1024 * 1024;
+
+/**
+ * A host file that writes to an export may go to straight from the thread receiving requests:
+ * what the thread may write without the plugin (see Plugin.write_target_fd).
+ */
+export interface WriteTarget {
+  fd: number;
+  /** The export's size: a write past it is the event loop's to refuse. */
+  size: bigint;
+  /** Whether FUA may be done as an fdatasync of the file. */
+  fua: boolean;
+  maxLength: number;
+}
+
+/** Writes the request thread did itself: each one's header, and its errno and message if it failed. */
+export type WrittenByThread = (header: Buffer, errorCode: string | undefined, message: string | undefined) => void;
+
+/** The slot numbers with which the thread tells of writes it did itself: one (failed, with its error), or a list. */
+const SLOT_WRITTEN = -2;
+const SLOT_WRITTEN_LIST = -3;
+
+/** The addon's thread receiving a connection's requests, and the buffers lent to it. */
+interface RequestThread {
+  socket: NativeSocket;
+  handle: RequestReaderHandle;
+  /** By slot number. */
+  lent: Buffer[];
+  slotOf: Map<ArrayBufferLike, number>;
+  lentBytes: number;
+  written: WrittenByThread | undefined;
+}
 
 /**
  * How long receiveInline() and read() may wait on the socket itself, on the event loop's
@@ -73,6 +110,8 @@ export class InputReader implements DirectReadSink {
   /** True when the source reads into buffers from nextReadBuffer() instead of emitting 'data'. */
   private direct = false;
   private paused = false;
+  /** See holdThread(). */
+  private held = false;
   private arena: Buffer = Buffer.allocUnsafeSlow(0);
   private arenaUsed = 0;
   /** The arena used before the current one, taken again once nothing buffered is in it. */
@@ -89,6 +128,8 @@ export class InputReader implements DirectReadSink {
    * the current arena, and used only while nothing buffered is in it.
    */
   private inlineBuffer: Buffer | undefined;
+  /** The addon's thread receiving whole requests, once receiveOnThread() started it. */
+  private thread: RequestThread | undefined;
   private readonly onData = (chunk: Buffer): void => this.push(chunk);
   private readonly onEnd = (): void => this.finish();
   private readonly onError = (error: Error): void => this.finish(error);
@@ -132,6 +173,100 @@ export class InputReader implements DirectReadSink {
     return true;
   }
 
+  /**
+   * From now on, receive on a thread of the addon that sleeps on the socket and hands on whole
+   * requests (runtimes/fs-native/src/request_reader.c), instead of on the event loop. Only for a
+   * direct socket, between requests. False when it cannot be done; reading goes on as before.
+   * With `writes`, the thread writes to their target what it may (see WriteTarget), and
+   * `writes.done` hears of each such write instead of receiving it.
+   */
+  receiveOnThread(writes?: { target: WriteTarget; done: WrittenByThread }): boolean {
+    const socket = this.socketForInline();
+    const source = this.source;
+    if (socket === undefined || source === undefined || this.target !== undefined || this.skipping > 0) return false;
+    // For a socket with direct reads, pause() stops the handle reading (readStop).
+    source.pause();
+    try {
+      const handle = socket.native.startRequestReader(
+        socket.fd,
+        (bytes, slot, payloadLength, errorCode, message) => {
+          // An exception must not escape into the addon's call: it would end the process.
+          try {
+            this.fromThread(bytes, slot, payloadLength, errorCode, message);
+          } catch (error) {
+            this.finish(error as Error);
+          }
+        },
+        writes?.target,
+      );
+      this.thread = { socket, handle, lent: [], slotOf: new Map(), lentBytes: 0, written: writes?.done };
+    } catch (error) {
+      logDebug(`cannot receive requests on a thread: ${(error as Error).message}`);
+      source.resume();
+      return false;
+    }
+    // Bytes Node already read stay buffered. The arenas they are in are never written again,
+    // so from here on handing out views is safe.
+    this.direct = false;
+    this.paused = false;
+    return true;
+  }
+
+  private fromThread(
+    bytes: Buffer | null,
+    slot: number,
+    payloadLength: number,
+    errorCode: string | undefined,
+    message: string | undefined,
+  ): void {
+    const thread = this.thread;
+    // Calls the thread queued before it was stopped still arrive.
+    if (thread === undefined) return;
+    if (slot === SLOT_WRITTEN_LIST) {
+      const headers = thread.socket.native.takeWrittenRequests(thread.handle);
+      for (let at = 0; headers !== null && at < headers.length; at += HEADER_BYTES) {
+        thread.written?.(headers.subarray(at, at + HEADER_BYTES), undefined, undefined);
+      }
+      return;
+    }
+    if (bytes === null) {
+      this.finish(errorCode === undefined ? undefined : Object.assign(new Error(`recv: ${errorCode}`), { code: errorCode }));
+      return;
+    }
+    if (slot === SLOT_WRITTEN) {
+      thread.written?.(bytes, errorCode, message);
+      return;
+    }
+    if (bytes.length > 0) this.push(bytes);
+    if (slot >= 0) this.push(thread.lent[slot].subarray(0, payloadLength));
+    else if (bytes.length >= HEADER_BYTES + DIRECT_PAYLOAD_MIN) this.lend(thread, bytes.length - HEADER_BYTES);
+  }
+
+  /**
+   * A payload of `size` found no lent buffer free and came copied: lend buffers of its size, so
+   * that the next ones land in memory that is used again (within LEND_BYTES).
+   */
+  private lend(thread: RequestThread, size: number): void {
+    for (let i = 0; i < 2 && size <= LEND_PAYLOAD_MAX && thread.lentBytes + size <= LEND_BYTES; i++) {
+      const buffer = Buffer.allocUnsafeSlow(size);
+      const slot = thread.socket.native.lendRequestBuffer(thread.handle, buffer);
+      if (slot < 0) return;
+      thread.lent[slot] = buffer;
+      thread.slotOf.set(buffer.buffer, slot);
+      thread.lentBytes += size;
+    }
+  }
+
+  /**
+   * A payload the plugin is done with: if it is in a buffer lent to the request thread, the
+   * thread may fill that again. Call once per payload, and only when nothing holds it any more.
+   */
+  recycle(payload: Buffer): void {
+    const thread = this.thread;
+    const slot = thread?.slotOf.get(payload.buffer);
+    if (slot !== undefined) thread!.socket.native.returnRequestBuffer(thread!.handle, slot);
+  }
+
   /** Whether receiveInline() can be tried now. */
   canReceiveInline(): boolean {
     return this.socketForInline() !== undefined && this.buffered === 0 && this.skipping === 0;
@@ -171,6 +306,12 @@ export class InputReader implements DirectReadSink {
 
   /** Part of DirectReadSink. */
   received(n: number): boolean {
+    if (this.thread !== undefined) {
+      // The handle read again although it was paused: these bytes belong between the
+      // thread's, and no order can be trusted any more.
+      this.finish(new Error('the socket was read outside its request thread'));
+      return false;
+    }
     const target = this.target;
     if (this.readingTarget) {
       // (No target left means the read that was filling it outlived the connection's end.)
@@ -203,6 +344,9 @@ export class InputReader implements DirectReadSink {
     source.off('error', this.onError);
     source.pause();
     this.source = undefined;
+    const thread = this.thread;
+    this.thread = undefined;
+    if (thread !== undefined) thread.socket.native.stopRequestReader(thread.handle);
   }
 
   /** Stop reading for good (server shutdown): pending and later reads see the end of input. */
@@ -234,7 +378,7 @@ export class InputReader implements DirectReadSink {
       if (this.target === undefined && this.buffered >= this.need) this.signal();
       return;
     }
-    if (this.buffered > this.need + READ_AHEAD) this.source?.pause();
+    if (this.buffered > this.need + READ_AHEAD) this.pauseSource();
     if (this.buffered >= this.need) this.signal();
   }
 
@@ -260,9 +404,38 @@ export class InputReader implements DirectReadSink {
     });
   }
 
+  private pauseSource(): void {
+    const thread = this.thread;
+    if (thread === undefined) this.source?.pause();
+    else if (!this.paused) {
+      this.paused = true;
+      if (!this.held) thread.socket.native.pauseRequestReader(thread.handle);
+    }
+  }
+
   private resumeSource(): void {
-    if (this.direct) this.paused = false;
-    this.source?.resume();
+    const thread = this.thread;
+    if (thread !== undefined) {
+      if (this.paused && !this.held) thread.socket.native.resumeRequestReader(thread.handle);
+    } else this.source?.resume();
+    this.paused = false;
+  }
+
+  /**
+   * Hold the request thread back (true) or let it go on (false) whatever is buffered: while
+   * replies to the writes it does itself pile up unsent, it must not take more from the client.
+   */
+  holdThread(held: boolean): void {
+    if (this.held === held) return;
+    this.held = held;
+    const thread = this.thread;
+    if (thread === undefined || this.paused) return;
+    if (held) thread.socket.native.pauseRequestReader(thread.handle);
+    else thread.socket.native.resumeRequestReader(thread.handle);
+  }
+
+  private isPaused(): boolean {
+    return this.direct || this.thread !== undefined ? this.paused : this.source?.isPaused() === true;
   }
 
   /**
@@ -364,17 +537,23 @@ export class InputReader implements DirectReadSink {
         chunk.copy(out, filled, this.head, this.head + used);
         filled += used;
         this.head += used;
-        if (this.head === chunk.length) this.dropFirst();
+        if (this.head === chunk.length) this.dropCopied();
       }
     }
     this.buffered -= n;
-    if (this.buffered <= READ_AHEAD && (this.direct ? this.paused : this.source?.isPaused())) this.resumeSource();
+    if (this.buffered <= READ_AHEAD && this.isPaused()) this.resumeSource();
     return out;
   }
 
   private dropFirst(): void {
     this.chunks.shift();
     this.head = 0;
+  }
+
+  /** Drop the first chunk, whose bytes were copied out or skipped: none of it is in use. */
+  private dropCopied(): void {
+    this.recycle(this.chunks[0]);
+    this.dropFirst();
   }
 
   /** Discard n bytes without ever holding them all: for payloads the server refuses. */
@@ -384,7 +563,7 @@ export class InputReader implements DirectReadSink {
       const chunk = this.chunks[0];
       const used = Math.min(chunk.length - this.head, remaining);
       this.head += used;
-      if (this.head === chunk.length) this.dropFirst();
+      if (this.head === chunk.length) this.dropCopied();
       this.buffered -= used;
       remaining -= used;
     }

@@ -157,6 +157,13 @@ export interface Plugin {
    */
   read_source_fd?(h: Handle): number | undefined;
   /**
+   * nbdkit-ts only, for plugins whose pwrite is a plain pwrite(2) of one host file at the same
+   * offsets, with FUA an fdatasync: that file's descriptor, so that the thread receiving a
+   * connection's requests may write their payloads itself (InputReader.receiveOnThread).
+   * Consulted once, at open, for parallel plugins; undefined means no such file.
+   */
+  write_target_fd?(h: Handle): number | undefined;
+  /**
    * nbdkit-ts only, for plugins whose read data is in memory of their own (an interpreter's
    * heap, RAM disk pages): pread without the copy into the server's buffer. Returns the data as
    * views of that memory, in order, `count` bytes in all, valid only until the plugin is next

@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { type ExportContext, RequestError } from './backend.js';
 import { nbdErrorFor } from './errno.js';
-import type { InlineWait, InputReader } from './input.js';
+import type { InlineWait, InputReader, WrittenByThread } from './input.js';
 import { logDebug, logError } from './log.js';
 import { Flag } from './plugin.js';
 import { isPromise, type MaybePromise } from './serialize.js';
@@ -78,6 +78,18 @@ const INLINE_WAIT: InlineWait = { spinMicros: availableParallelism() > 1 ? 50 : 
  * so that timers, signals and deferred callbacks (reply buffers going back to the pool) run.
  */
 const INLINE_STREAK_MS = 2;
+/**
+ * A write at least this large moves the connection's receiving to a thread of its own
+ * (InputReader.receiveOnThread), for good. A single event-loop thread that receives and
+ * writes the payloads of several clients leaves each client blocked on its full socket while it
+ * serves the others, where a thread sleeping on each socket drains it as the bytes come, as
+ * nbdkit's connection threads do. 256 KiB writes of 512 MiB from nbdcopy (four connections),
+ * file plugin: 309 ms to 269 ms (native 228 ms); memory plugin: 1.41 to 1.08 times native; one
+ * connection, file: 375 ms to 295 ms. Not for connections that only read: with the thread, 4 KiB
+ * reads with 64 in flight took 1.3 times as long (each batch of headers is one more wake-up of
+ * the event loop).
+ */
+const THREAD_WRITE_MIN = 64 * 1024;
 
 export interface ReplyChannel {
   /** Queue a reply. `sent` runs once the channel no longer needs `data` (sent, or dropped). */
@@ -175,6 +187,10 @@ export class Transmission {
   private slotFreed: (() => void) | undefined;
   /** When the current run of requests received by inline waits began. */
   private inlineSince: number | undefined;
+  /** Whether receiving on a thread was tried (it is tried once, on the first large write). */
+  private threadTried = false;
+  /** Whether the request thread is held back until unsent replies drain. */
+  private threadHeld = false;
   private readonly buffers = new BufferPool();
   /** Payloads that span socket chunks are assembled in pooled buffers, recycled after pwrite. */
   private readonly takeBuffer = (n: number): Buffer => this.buffers.take(n);
@@ -266,11 +282,39 @@ export class Transmission {
 
   private start(request: Request, payload: Buffer | undefined): void {
     const command = request.command;
+    if (command === Command.WRITE && request.count >= THREAD_WRITE_MIN && !this.threadTried) {
+      this.threadTried = true;
+      const target = this.context.writeTarget;
+      if (this.reader.receiveOnThread(target && { target, done: this.writtenByThread })) {
+        logDebug(`receiving requests on a thread${target ? ', which writes to the file itself' : ''}`);
+      }
+    }
     const bytes = command === Command.READ || command === Command.WRITE ? request.count : 0;
     this.inFlight++;
     this.inFlightBytes += bytes;
     this.execute(request, payload, bytes);
   }
+
+  /**
+   * A write the request thread did itself (the file plugin's, see WriteTarget) only needs its
+   * reply. The thread is held back while replies pile up unsent, as a native server's thread is
+   * by its blocking send.
+   */
+  private readonly writtenByThread: WrittenByThread = (header, errorCode, message) => {
+    if (errorCode === undefined) this.sendSimple(header, 0);
+    else {
+      logError(`pwrite: ${message ?? errorCode}`);
+      // Write errors are simple replies, structured replies or not.
+      this.sendSimple(header, nbdErrorFor(errorCode, this.structuredReplies));
+    }
+    if (this.threadHeld || this.out.writableLength < MAX_UNSENT_BYTES) return;
+    this.threadHeld = true;
+    this.reader.holdThread(true);
+    void this.out.drained().then(() => {
+      this.threadHeld = false;
+      this.reader.holdThread(false);
+    });
+  };
 
   private finished(bytes: number): void {
     this.inFlight--;
@@ -340,7 +384,7 @@ export class Transmission {
       case Command.READ:
         return this.read(request);
       case Command.WRITE:
-        return then(ctx.pwrite(payload!, offset, pluginFlags(flags)), () => {
+        return then(this.pwrite(payload!, offset, flags), () => {
           // Only whole pooled buffers go back, never views of socket chunks.
           if (this.buffers.owns(payload!)) this.buffers.give(payload!);
           succeeded();
@@ -361,6 +405,26 @@ export class Transmission {
         // validate() lets no other command through; refuse rather than answer nothing.
         throw new RequestError('EINVAL', `${commandName(command)}: not handled`);
     }
+  }
+
+  /**
+   * The plugin's pwrite. A payload in a buffer lent to the request thread goes back to it once
+   * the call is over, whether it succeeded or not: the thread waits for its buffers.
+   */
+  private pwrite(payload: Buffer, offset: bigint, flags: number): MaybePromise<void> {
+    const recycle = (): void => this.reader.recycle(payload);
+    let written: MaybePromise<void>;
+    try {
+      written = this.context.pwrite(payload, offset, pluginFlags(flags));
+    } catch (error) {
+      recycle();
+      throw error;
+    }
+    if (!isPromise(written)) {
+      recycle();
+      return written;
+    }
+    return written.finally(recycle);
   }
 
   private read(request: Request): MaybePromise<void> {

@@ -156,6 +156,7 @@ const createFilePlugin: PluginFactory = (host) => {
 
     pread: (h, buf, offset) => readFully((h as FileHandle).fd, buf, offset),
     read_source_fd: (h) => (h as FileHandle).fd,
+    write_target_fd: (h) => ((h as FileHandle).writable ? (h as FileHandle).fd : undefined),
     async pwrite(h, buf, offset, flags) {
       const fd = (h as FileHandle).fd;
       await writeFully(fd, buf, offset);

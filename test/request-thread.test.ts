@@ -1,0 +1,203 @@
+/**
+ * Receiving on a thread: after a connection's first large write, a thread of the fs-native
+ * addon receives its requests (for the file plugin it also does the writes itself). Checked
+ * from the outside: the data that lands, the replies to what must be refused, failed writes,
+ * clients that go away or misbehave mid-stream, and many writes pipelined at once.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NBD_CMD, NBD_ERR, RawClient } from './helpers/raw-client.js';
+import { CLI, CLIENT_ENV, nbdPython, run, serversStoppedAfterEach } from './helpers/server.js';
+
+const MiB = 1024 * 1024;
+const ON_THREAD = 'receiving requests on a thread';
+const WRITES_ITSELF = 'which writes to the file itself';
+
+const startServer = serversStoppedAfterEach();
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'nbdkit-ts-thread-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function diskFile(name: string, size: number): string {
+  const path = join(dir, name);
+  writeFileSync(path, '');
+  truncateSync(path, size);
+  return path;
+}
+
+/**
+ * On one connection: a large write (which moves receiving to the thread), then every kind of
+ * request the thread hands on or does, checked by reading back on the same connection.
+ */
+const MIXED_REQUESTS = `
+import os
+big = os.urandom(256 * 1024)
+h.pwrite(big, 0)
+small = os.urandom(512)
+h.pwrite(small, 1024 * 1024 + 7)
+assert h.pread(256 * 1024, 0) == big, "large write"
+assert h.pread(512, 1024 * 1024 + 7) == small, "small write"
+h.pwrite(big, 2 * 1024 * 1024, nbd.CMD_FLAG_FUA)
+h.flush()
+h.zero(4096, 4096)
+assert h.pread(4096, 4096) == bytes(4096), "zero"
+h.trim(65536, 2 * 1024 * 1024)
+rest = h.pread(256 * 1024 - 65536, 2 * 1024 * 1024 + 65536)
+assert rest == big[65536:], "after trim"
+try:
+    h.pwrite(big, h.get_size() - 4096)
+    print("past the end: accepted")
+except nbd.Error as e:
+    print("past the end:", e.errno)
+h.pwrite(b"still here", 3 * 1024 * 1024)
+print(h.pread(10, 3 * 1024 * 1024).decode())
+`;
+
+describe('receiving requests on a thread', () => {
+  it('file: writes done by the thread land on disk, the rest is served as before', async () => {
+    const disk = diskFile('mixed.img', 8 * MiB);
+    const server = await startServer(['-v', 'file', disk]);
+    const out = await nbdPython(server.uri, MIXED_REQUESTS);
+    expect(out).toBe('past the end: ENOSPC\nstill here\n');
+    expect(server.stderr()).toContain(`${ON_THREAD}, ${WRITES_ITSELF}`);
+    expect(readFileSync(disk).subarray(3 * MiB, 3 * MiB + 10).toString()).toBe('still here');
+  });
+
+  it('memory: payloads come through the thread into the plugin', async () => {
+    const server = await startServer(['-v', 'memory', '8M']);
+    const out = await nbdPython(server.uri, MIXED_REQUESTS);
+    expect(out).toBe('past the end: ENOSPC\nstill here\n');
+    expect(server.stderr()).toContain(ON_THREAD);
+    expect(server.stderr()).not.toContain(WRITES_ITSELF);
+  });
+
+  it('file: a copy by nbdcopy is exact', async () => {
+    const source = join(dir, 'source.img');
+    writeFileSync(source, randomBytes(16 * MiB));
+    const disk = diskFile('copy.img', 16 * MiB);
+    const server = await startServer(['-v', 'file', disk]);
+    const copy = await run('nbdcopy', ['--request-size=262144', source, server.uri], { env: CLIENT_ENV });
+    expect(copy.code, copy.stderr).toBe(0);
+    expect(readFileSync(disk).equals(readFileSync(source))).toBe(true);
+    // (nbdcopy hands each connection 128 MiB at a time: here one connection does the copy.)
+    expect(server.stderr()).toContain(`${ON_THREAD}, ${WRITES_ITSELF}`);
+  });
+
+  it('file: a write the file refuses fails that request only, as nbdkit reports it', async () => {
+    // A file size limit (1 or 2 MiB: the shell's unit may be 512 or 1024 bytes) makes pwrite
+    // past it fail with EFBIG, which NBD calls ENOSPC.
+    const disk = diskFile('limited.img', 8 * MiB);
+    const socket = join(dir, 'limited.sock');
+    const shell = `trap '' XFSZ; ulimit -f 2048; exec "$0" "$@"`;
+    const server = run('sh', ['-c', shell, process.execPath, CLI, '-f', '-v', '-U', socket, 'file', disk], { env: CLIENT_ENV });
+    try {
+      const uri = `nbd+unix:///?socket=${socket}`;
+      await waitFor(() => existsSync(socket));
+      const out = await nbdPython(
+        uri,
+        `big = bytes(range(256)) * 1024
+h.pwrite(big, 0)
+try:
+    h.pwrite(big, 4 * 1024 * 1024)
+    print("accepted")
+except nbd.Error as e:
+    print(e.errno)
+h.pwrite(big, 256 * 1024)
+print(h.pread(256 * 1024, 256 * 1024) == big)`,
+      );
+      expect(out).toBe('ENOSPC\nTrue\n');
+    } finally {
+      await run('pkill', ['-TERM', '-f', socket]);
+    }
+    const result = await server;
+    expect(result.stderr).toContain(`${ON_THREAD}, ${WRITES_ITSELF}`);
+    expect(result.stderr).toContain('error: pwrite: File too large');
+  });
+
+  it('SIGTERM with a connection on its thread: the server exits cleanly and removes its socket', async () => {
+    const server = await startServer(['-v', 'file', diskFile('sigterm.img', 8 * MiB)]);
+    const client = await RawClient.connect(server.socket);
+    await client.handshake();
+    client.sendRequest(NBD_CMD.WRITE, 0n, 262144, { payload: randomBytes(262144), cookie: 1n });
+    expect((await client.readSimpleReply()).error).toBe(0);
+    expect(server.stderr()).toContain(ON_THREAD);
+    expect(await server.stop()).toBe(0);
+    expect(existsSync(server.socket)).toBe(false);
+    expect(await client.closedByServer()).toBe(true);
+  });
+
+  const setups: Record<string, () => string[]> = {
+    file: () => ['file', diskFile(`file-${randomBytes(4).toString('hex')}.img`, 8 * MiB)],
+    memory: () => ['memory', '8M'],
+  };
+  for (const [name, args] of Object.entries(setups)) {
+    it(`${name}: a client gone mid-payload, or sending garbage, ends its own connection only`, async () => {
+      const server = await startServer(['-v', ...args()]);
+      const quitter = await RawClient.connect(server.socket);
+      await quitter.handshake();
+      quitter.sendRequest(NBD_CMD.WRITE, 0n, 262144, { payload: randomBytes(262144), cookie: 1n });
+      expect((await quitter.readSimpleReply()).error).toBe(0);
+      quitter.sendRequest(NBD_CMD.WRITE, 0n, 262144, { payload: randomBytes(100_000), cookie: 2n });
+      quitter.end();
+
+      const garbler = await RawClient.connect(server.socket);
+      await garbler.handshake();
+      garbler.sendRequest(NBD_CMD.WRITE, 0n, 262144, { payload: randomBytes(262144), cookie: 3n });
+      expect((await garbler.readSimpleReply()).error).toBe(0);
+      garbler.write(Buffer.alloc(28, 0x5a));
+      expect(await garbler.closedByServer()).toBe(true);
+
+      const out = await nbdPython(server.uri, 'h.pwrite(b"alive", 1000)\nprint(h.pread(5, 1000).decode())');
+      expect(out.trim()).toBe('alive');
+      expect(server.stderr().split(ON_THREAD).length - 1).toBe(2);
+      expect(server.running()).toBe(true);
+    });
+
+    it(`${name}: many large writes pipelined without reading replies, then refused ones, all answered`, async () => {
+      const server = await startServer(args());
+      const client = await RawClient.connect(server.socket);
+      await client.handshake();
+      const count = 96;
+      const payloads = Array.from({ length: count }, () => randomBytes(65536 * 4));
+      for (let i = 0; i < count; i++) {
+        client.sendRequest(NBD_CMD.WRITE, BigInt((i % 32) * 262144), 262144, { payload: payloads[i], cookie: BigInt(i + 1) });
+      }
+      // Past the end (refused, its payload skipped) and with an unknown flag (refused).
+      client.sendRequest(NBD_CMD.WRITE, BigInt(8 * MiB), 262144, { payload: randomBytes(262144), cookie: 1000n });
+      client.sendRequest(NBD_CMD.WRITE, 0n, 262144, { payload: randomBytes(262144), cookie: 1001n, flags: 0x80 });
+      const errors = new Map<bigint, number>();
+      for (let i = 0; i < count + 2; i++) {
+        const reply = await client.readSimpleReply();
+        errors.set(reply.cookie, reply.error);
+      }
+      expect([...errors.entries()].filter(([, error]) => error !== 0)).toEqual([
+        [1000n, NBD_ERR.ENOSPC],
+        [1001n, NBD_ERR.EINVAL],
+      ]);
+      // Writes in flight together to one place may be done in any order: each 256 KiB place
+      // must hold exactly one of the three payloads sent to it.
+      client.sendRequest(NBD_CMD.READ, 0n, 8 * MiB, { cookie: 2000n });
+      const read = await client.readSimpleReply(8 * MiB);
+      for (let slot = 0; slot < 32; slot++) {
+        const data = read.data.subarray(slot * 262144, (slot + 1) * 262144);
+        const candidates = [slot, slot + 32, slot + 64].map((i) => payloads[i]);
+        expect(candidates.some((payload) => payload.equals(data))).toBe(true);
+      }
+      client.end();
+    });
+  }
+});
+
+async function waitFor(ready: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
