@@ -84,10 +84,11 @@ const INLINE_STREAK_MS = 2;
  * writes the payloads of several clients leaves each client blocked on its full socket while it
  * serves the others, where a thread sleeping on each socket drains it as the bytes come, as
  * nbdkit's connection threads do. 256 KiB writes of 512 MiB from nbdcopy (four connections),
- * file plugin: 309 ms to 269 ms (native 228 ms); memory plugin: 1.41 to 1.08 times native; one
- * connection, file: 375 ms to 295 ms. Not for connections that only read: with the thread, 4 KiB
- * reads with 64 in flight took 1.3 times as long (each batch of headers is one more wake-up of
- * the event loop).
+ * npm run bench: file 1.66-1.73 times native to 1.19-1.29 (its thread also does the writes),
+ * memory 1.54-1.64 to 1.26-1.44, Python 1.10 to 0.85-1.00; one connection, file, before the
+ * thread did the writes: 375 ms to 295 ms. Not for connections that only read: with the
+ * thread, 4 KiB reads with 64 in flight took 1.3 times as long (each batch of headers is one
+ * more wake-up of the event loop).
  */
 const THREAD_WRITE_MIN = 64 * 1024;
 
