@@ -376,31 +376,19 @@ static int write_fully(int fd, const uint8_t *data, size_t length, uint64_t offs
   return 0;
 }
 
-/* One write for the write target: received, written, and its header handed on with the outcome. */
-static ssize_t write_to_target(struct reader *r) {
-  struct write_target *t = &r->target;
-  uint8_t *header = malloc(HEADER_BYTES);
-  if (header == NULL) return -ENOMEM;
-  memcpy(header, r->staging + r->start, HEADER_BYTES);
-  r->start += HEADER_BYTES;
-  uint32_t length = be32(header + 24);
-  if (length > t->capacity) {
-    uint8_t *bigger = realloc(t->buffer, length);
-    if (bigger == NULL) {
-      free(header);
-      return -ENOMEM;
-    }
-    t->buffer = bigger;
-    t->capacity = length;
-  }
-  ssize_t status = receive_into(r, t->buffer, length);
-  if (status <= 0) {
-    free(header);
-    return status;
-  }
-  int err = write_fully(t->fd, t->buffer, length, be64(header + 16));
-  if (err == 0 && (header[5] & FLAG_FUA) && fdatasync(t->fd) == -1) err = errno;
-  if (err != 0) return hand_on(r, header, HEADER_BYTES, SLOT_WRITTEN, 0, err);
+/* Hand on one write done to the target, alone (with its error, if any). */
+static ssize_t hand_on_written(struct reader *r, const uint8_t *header, int err) {
+  uint8_t *copy = malloc(HEADER_BYTES);
+  if (copy == NULL) return -ENOMEM;
+  memcpy(copy, header, HEADER_BYTES);
+  return hand_on(r, copy, HEADER_BYTES, SLOT_WRITTEN, 0, err);
+}
+
+/*
+ * Add a successful write to `written`; only the first since the event loop last took them
+ * makes a message.
+ */
+static ssize_t add_written(struct reader *r, const uint8_t *header) {
   pthread_mutex_lock(&r->lock);
   bool tell = r->written_count == 0;
   if (r->written_count == r->written_capacity) {
@@ -408,7 +396,7 @@ static ssize_t write_to_target(struct reader *r) {
     uint8_t *bigger = realloc(r->written, capacity * HEADER_BYTES);
     if (bigger == NULL) {
       pthread_mutex_unlock(&r->lock);
-      return hand_on(r, header, HEADER_BYTES, SLOT_WRITTEN, 0, 0);
+      return hand_on_written(r, header, 0);
     }
     r->written = bigger;
     r->written_capacity = capacity;
@@ -416,8 +404,27 @@ static ssize_t write_to_target(struct reader *r) {
   memcpy(r->written + r->written_count * HEADER_BYTES, header, HEADER_BYTES);
   r->written_count++;
   pthread_mutex_unlock(&r->lock);
-  free(header);
   return tell ? hand_on(r, NULL, 0, SLOT_WRITTEN_LIST, 0, 0) : 1;
+}
+
+/* One write for the write target: received, written, and handed on with its outcome. */
+static ssize_t write_to_target(struct reader *r) {
+  struct write_target *t = &r->target;
+  uint8_t header[HEADER_BYTES];
+  memcpy(header, r->staging + r->start, HEADER_BYTES);
+  r->start += HEADER_BYTES;
+  uint32_t length = be32(header + 24);
+  if (length > t->capacity) {
+    uint8_t *bigger = realloc(t->buffer, length);
+    if (bigger == NULL) return -ENOMEM;
+    t->buffer = bigger;
+    t->capacity = length;
+  }
+  ssize_t status = receive_into(r, t->buffer, length);
+  if (status <= 0) return status;
+  int err = write_fully(t->fd, t->buffer, length, be64(header + 16));
+  if (err == 0 && (header[5] & FLAG_FUA) && fdatasync(t->fd) == -1) err = errno;
+  return err == 0 ? add_written(r, header) : hand_on_written(r, header, err);
 }
 
 /* Receive and hand on requests until the end of input, a failure, or stop. */
@@ -486,12 +493,8 @@ static void deliver_js(napi_env env, napi_value callback, void *context, void *d
   free(m);
 }
 
-static void finalize_deliver(napi_env env, void *data, void *hint) {
-  (void)hint;
-  unref_reader(env, data);
-}
-
-static void finalize_handle(napi_env env, void *data, void *hint) {
+/* Finalizer of both the thread-safe function and JavaScript's handle: each holds one reference. */
+static void finalize_reader(napi_env env, void *data, void *hint) {
   (void)hint;
   unref_reader(env, data);
 }
@@ -571,7 +574,7 @@ static napi_value start_request_reader(napi_env env, napi_callback_info info) {
   pthread_mutex_init(&r->lock, NULL);
   pthread_cond_init(&r->slot_freed, NULL);
   napi_create_string_utf8(env, "nbdkit-ts request reader", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[1], NULL, name, QUEUE_MAX, 1, r, finalize_deliver, r, deliver_js,
+  if (napi_create_threadsafe_function(env, argv[1], NULL, name, QUEUE_MAX, 1, r, finalize_reader, r, deliver_js,
                                       &r->deliver) != napi_ok) {
     close_sockets(r);
     close(r->wake);
@@ -597,7 +600,7 @@ static napi_value start_request_reader(napi_env env, napi_callback_info info) {
     unref_reader(env, r);
     return throw_errno(env, "pthread_create", err);
   }
-  if (napi_create_external(env, r, finalize_handle, NULL, &handle) != napi_ok) {
+  if (napi_create_external(env, r, finalize_reader, NULL, &handle) != napi_ok) {
     napi_throw_error(env, "EIO", "cannot create the request reader's handle");
     return NULL;
   }
