@@ -112,6 +112,8 @@ export class InputReader implements DirectReadSink {
   private paused = false;
   /** See holdThread(). */
   private held = false;
+  /** Whether the request thread was last told to pause (it is while paused or held). */
+  private threadPaused = false;
   private arena: Buffer = Buffer.allocUnsafeSlow(0);
   private arenaUsed = 0;
   /** The arena used before the current one, taken again once nothing buffered is in it. */
@@ -405,20 +407,17 @@ export class InputReader implements DirectReadSink {
   }
 
   private pauseSource(): void {
-    const thread = this.thread;
-    if (thread === undefined) this.source?.pause();
-    else if (!this.paused) {
+    if (this.thread === undefined) this.source?.pause();
+    else {
       this.paused = true;
-      if (!this.held) thread.socket.native.pauseRequestReader(thread.handle);
+      this.tellThread();
     }
   }
 
   private resumeSource(): void {
-    const thread = this.thread;
-    if (thread !== undefined) {
-      if (this.paused && !this.held) thread.socket.native.resumeRequestReader(thread.handle);
-    } else this.source?.resume();
+    if (this.thread === undefined) this.source?.resume();
     this.paused = false;
+    this.tellThread();
   }
 
   /**
@@ -426,11 +425,17 @@ export class InputReader implements DirectReadSink {
    * replies to the writes it does itself pile up unsent, it must not take more from the client.
    */
   holdThread(held: boolean): void {
-    if (this.held === held) return;
     this.held = held;
+    this.tellThread();
+  }
+
+  /** Pause or resume the request thread when whether it should run has changed. */
+  private tellThread(): void {
     const thread = this.thread;
-    if (thread === undefined || this.paused) return;
-    if (held) thread.socket.native.pauseRequestReader(thread.handle);
+    const pause = this.paused || this.held;
+    if (thread === undefined || pause === this.threadPaused) return;
+    this.threadPaused = pause;
+    if (pause) thread.socket.native.pauseRequestReader(thread.handle);
     else thread.socket.native.resumeRequestReader(thread.handle);
   }
 

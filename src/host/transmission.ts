@@ -413,19 +413,19 @@ export class Transmission {
    * the call is over, whether it succeeded or not: the thread waits for its buffers.
    */
   private pwrite(payload: Buffer, offset: bigint, flags: number): MaybePromise<void> {
-    const recycle = (): void => this.reader.recycle(payload);
     let written: MaybePromise<void>;
     try {
       written = this.context.pwrite(payload, offset, pluginFlags(flags));
     } catch (error) {
-      recycle();
+      this.reader.recycle(payload);
       throw error;
     }
+    // No closure on the synchronous path, which is every plugin but the asynchronous ones.
     if (!isPromise(written)) {
-      recycle();
+      this.reader.recycle(payload);
       return written;
     }
-    return written.finally(recycle);
+    return written.finally(() => this.reader.recycle(payload));
   }
 
   private read(request: Request): MaybePromise<void> {
