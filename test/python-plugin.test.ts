@@ -262,7 +262,7 @@ except nbd.Error as e:
     const server = await serve([join(EXAMPLES, 'file-v1.py'), 'file=v1.img']);
     const copy = join(work, 'v1-copy.img');
     const copied = await run('nbdcopy', [server.uri, copy]);
-    expect(copied.code).toBe(0);
+    expect(copied.code, copied.stderr).toBe(0);
     expect(readFileSync(copy).equals(content)).toBe(true);
     await nbdPython(server.uri, 'h.pwrite(b"written by python" * 256, 4096)\nh.flush()');
     await stop(server);
@@ -299,9 +299,11 @@ h.flush()
     writeFileSync(source, content);
     writeFileSync(image, Buffer.alloc(content.length));
     const server = await serve([join(EXAMPLES, 'file.py'), `file=${image}`]);
-    expect((await run('nbdcopy', [source, server.uri])).code).toBe(0);
+    const up = await run('nbdcopy', [source, server.uri]);
+    expect(up.code, up.stderr).toBe(0);
     const back = join(work, 'v2-back.img');
-    expect((await run('nbdcopy', [server.uri, back])).code).toBe(0);
+    const down = await run('nbdcopy', [server.uri, back]);
+    expect(down.code, down.stderr).toBe(0);
     await stop(server);
     expect(readFileSync(image).equals(content)).toBe(true);
     expect(readFileSync(back).equals(content)).toBe(true);
