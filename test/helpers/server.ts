@@ -86,15 +86,19 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Start a server in the foreground on a private Unix socket: `nbdkit-ts -f -U SOCK ...args`.
- * Resolves once the socket exists; rejects with the server's stderr if it exits first.
+ * Start a server in the foreground on a private Unix socket: `nbdkit-ts -f -U SOCK -P PID ...args`.
+ * Resolves once the pid file exists, which a server writes once it accepts connections; rejects
+ * with the server's stderr if it exits first. (Not once the socket exists: Node binds the
+ * socket a few hundred microseconds before it listens, and a client connecting in between is
+ * refused.)
  */
 export async function startServer(args: string[], options: StartOptions = {}): Promise<RunningServer> {
   const dir = mkdtempSync(join(tmpdir(), 'nbdkit-ts-test-'));
   const socket = join(dir, 'sock');
+  const pidFile = join(dir, 'pid');
   const command = options.native ? 'nbdkit' : process.execPath;
   const prefix = options.native ? [] : [...(options.nodeArgs ?? []), CLI];
-  const child = spawn(command, [...prefix, '-f', '-U', socket, ...args], {
+  const child = spawn(command, [...prefix, '-f', '-U', socket, '-P', pidFile, ...args], {
     cwd: options.cwd,
     env: options.env ?? CLIENT_ENV,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -103,14 +107,18 @@ export async function startServer(args: string[], options: StartOptions = {}): P
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdout.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   let exited = false;
+  let stopping = false;
   const exit = new Promise<number | null>((r) =>
-    child.on('exit', (code) => {
+    child.on('exit', (code, signal) => {
       exited = true;
+      // A server that dies on its own leaves its socket behind, and its clients see only
+      // ECONNREFUSED: say why here.
+      if (!stopping) process.stderr.write(`server ${args.join(' ')} exited by itself (${code ?? signal}):\n${stderr}\n`);
       r(code);
     }),
   );
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-  while (!existsSync(socket)) {
+  while (!existsSync(pidFile)) {
     if (exited || Date.now() > deadline) {
       child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
@@ -125,6 +133,7 @@ export async function startServer(args: string[], options: StartOptions = {}): P
     stderr: () => stderr,
     running: () => !exited,
     stop: async () => {
+      stopping = true;
       if (!exited) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       const code = await exit;
