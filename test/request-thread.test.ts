@@ -94,11 +94,15 @@ describe('receiving requests on a thread', () => {
     // past it fail with EFBIG, which NBD calls ENOSPC.
     const disk = diskFile('limited.img', 8 * MiB);
     const socket = join(dir, 'limited.sock');
+    const pidFile = join(dir, 'limited.pid');
     const shell = `trap '' XFSZ; ulimit -f 2048; exec "$0" "$@"`;
-    const server = run('sh', ['-c', shell, process.execPath, CLI, '-f', '-v', '-U', socket, 'file', disk], { env: CLIENT_ENV });
+    const server = run('sh', ['-c', shell, process.execPath, CLI, '-f', '-v', '-U', socket, '-P', pidFile, 'file', disk], {
+      env: CLIENT_ENV,
+    });
     try {
       const uri = `nbd+unix:///?socket=${socket}`;
-      await waitFor(() => existsSync(socket));
+      // (The pid file, written once the server listens: see startServer.)
+      await waitFor(() => existsSync(pidFile));
       const out = await nbdPython(
         uri,
         `big = bytes(range(256)) * 1024
@@ -129,6 +133,94 @@ print(h.pread(256 * 1024, 256 * 1024) == big)`,
     expect(server.stderr()).toContain(ON_THREAD);
     expect(await server.stop()).toBe(0);
     expect(existsSync(server.socket)).toBe(false);
+    expect(await client.closedByServer()).toBe(true);
+  });
+
+  /** A file of random data, and a server on a copy of it. */
+  async function randomDiskServer(name: string): Promise<{ data: Buffer; disk: string; server: Awaited<ReturnType<typeof startServer>> }> {
+    const data = randomBytes(8 * MiB);
+    const disk = join(dir, name);
+    writeFileSync(disk, data);
+    return { data, disk, server: await startServer(['-v', 'file', disk]) };
+  }
+
+  it('file: replies from the thread and from the event loop never mix, however far behind the client reads', async () => {
+    // Writes the thread replies to itself, interleaved with reads (large replies, queued by
+    // the event loop) and refused writes (replied by the event loop), while the client reads
+    // nothing: both the thread and the event loop are left with replies the socket cannot take.
+    const { data, disk, server } = await randomDiskServer('interleaved.img');
+    const client = await RawClient.connect(server.socket);
+    await client.handshake();
+    client.sendRequest(NBD_CMD.WRITE, 0n, 262144, { payload: data.subarray(0, 262144), cookie: 1n });
+    expect((await client.readSimpleReply()).error).toBe(0);
+    client.socket.pause();
+    const written = new Map<bigint, { offset: number; payload: Buffer }>();
+    const reads = new Map<bigint, number>();
+    const refused = new Set<bigint>();
+    for (let i = 0; i < 48; i++) {
+      const write = { offset: (i % 16) * 262144, payload: randomBytes(262144) };
+      written.set(BigInt(100 + i), write);
+      client.sendRequest(NBD_CMD.WRITE, BigInt(write.offset), 262144, { payload: write.payload, cookie: BigInt(100 + i) });
+      const readOffset = 4 * MiB + (i % 16) * 262144;
+      reads.set(BigInt(200 + i), readOffset);
+      client.sendRequest(NBD_CMD.READ, BigInt(readOffset), 262144, { cookie: BigInt(200 + i) });
+      if (i % 8 === 0) {
+        refused.add(BigInt(300 + i));
+        client.sendRequest(NBD_CMD.WRITE, 0n, 65536, { payload: randomBytes(65536), cookie: BigInt(300 + i), flags: 0x80 });
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    client.socket.resume();
+    const answered = new Set<bigint>();
+    for (let i = 0; i < written.size + reads.size + refused.size; i++) {
+      const header = await client.read(16);
+      expect(header.readUInt32BE(0), `reply ${i}`).toBe(0x67446698);
+      const cookie = header.readBigUInt64BE(8);
+      expect(answered.has(cookie), `cookie ${cookie} answered twice`).toBe(false);
+      answered.add(cookie);
+      expect(header.readUInt32BE(4), `cookie ${cookie}`).toBe(refused.has(cookie) ? NBD_ERR.EINVAL : 0);
+      const readOffset = reads.get(cookie);
+      if (readOffset !== undefined) {
+        const payload = await client.read(262144);
+        expect(payload.equals(data.subarray(readOffset, readOffset + 262144)), `read ${cookie}`).toBe(true);
+      }
+    }
+    client.end();
+    // Each 256 KiB place was written three times, pipelined: it holds one of the three.
+    const onDisk = readFileSync(disk);
+    for (let place = 0; place < 16; place++) {
+      const now = onDisk.subarray(place * 262144, (place + 1) * 262144);
+      const candidates = [...written.values()].filter((w) => w.offset === place * 262144).map((w) => w.payload);
+      expect(candidates.some((payload) => payload.equals(now)), `place ${place}`).toBe(true);
+    }
+    expect(server.stderr()).toContain(`${ON_THREAD}, ${WRITES_ITSELF}`);
+  });
+
+  it('file: writes followed at once by NBD_CMD_DISC are all answered before the server closes', async () => {
+    const { server } = await randomDiskServer('disc.img');
+    const client = await RawClient.connect(server.socket);
+    await client.handshake();
+    client.sendRequest(NBD_CMD.WRITE, 0n, 262144, { payload: randomBytes(262144), cookie: 1n });
+    expect((await client.readSimpleReply()).error).toBe(0);
+    // More replies than the socket takes while the client reads nothing (on a Unix socket each
+    // small send takes about a kilobyte of its 2 MiB buffer): the thread keeps the rest, to
+    // send once the client reads again.
+    client.socket.pause();
+    const count = 4000;
+    const payload = randomBytes(4096);
+    for (let i = 0; i < count; i++) {
+      client.sendRequest(NBD_CMD.WRITE, BigInt((i % 2048) * 4096), 4096, { payload, cookie: BigInt(10 + i) });
+    }
+    client.sendRequest(NBD_CMD.DISC, 0n, 0);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    client.socket.resume();
+    const cookies: bigint[] = [];
+    for (let i = 0; i < count; i++) {
+      const reply = await client.readSimpleReply();
+      expect(reply.error).toBe(0);
+      cookies.push(reply.cookie);
+    }
+    expect(cookies.sort((a, b) => Number(a - b))).toEqual(Array.from({ length: count }, (_, i) => BigInt(10 + i)));
     expect(await client.closedByServer()).toBe(true);
   });
 

@@ -41,8 +41,12 @@ declare const binding: {
    *   is in lent buffer `slot` (then `payloadLength` bytes of it);
    * - with `slot` -3 (and null): the thread wrote requests to `target` itself, whose headers
    *   takeWrittenRequests() hands out. It does so for each write that needs no checking: flags
-   *   at most FUA when `fua`, within `size` and `maxLength`; FUA is an fdatasync;
+   *   at most FUA when `fua`, within `size` and `maxLength`; FUA is an fdatasync. With a
+   *   target, the thread sends the successful replies itself whenever the event loop has not
+   *   claimed the socket's output (claimReplyOutput), which it has at the start; only the
+   *   others are told of this way;
    * - with `slot` -2, the header of one such write, with `errorCode` and `message` if it failed;
+   * - with `slot` -4 (and null): the output a claim was refused is free;
    * - at the end null, with the errno name after a failure.
    */
   startRequestReader(
@@ -62,6 +66,14 @@ declare const binding: {
   returnRequestBuffer(reader: RequestReader, slot: number): void;
   /** The headers of the writes the thread did since the last call, or null when there are none. */
   takeWrittenRequests(reader: RequestReader): Buffer | null;
+  /**
+   * Whether the event loop may queue bytes on the socket now (with a write target): if so, it
+   * holds the output until releaseReplyOutput, and the thread leaves its replies to it. If not,
+   * the thread has reply bytes the socket has not taken yet, and delivers slot -4 once it has none.
+   */
+  claimReplyOutput(reader: RequestReader): boolean;
+  /** The event loop has nothing queued on the socket any more: the thread may send its replies. */
+  releaseReplyOutput(reader: RequestReader): void;
   /** Receive no further request until resumed. */
   pauseRequestReader(reader: RequestReader): void;
   resumeRequestReader(reader: RequestReader): void;

@@ -52,6 +52,18 @@ export type WrittenByThread = (header: Buffer, errorCode: string | undefined, me
 /** The slot numbers with which the thread tells of writes it did itself: one (failed, with its error), or a list. */
 const SLOT_WRITTEN = -2;
 const SLOT_WRITTEN_LIST = -3;
+/** The slot number with which the thread tells that the socket's output a claim was refused is free. */
+const SLOT_OUTPUT_FREE = -4;
+
+/**
+ * What the request thread needs when it writes to a target itself: whom to tell of the writes
+ * it could not reply to itself, and that the socket's output (claimOutput) is free again.
+ */
+export interface ThreadWrites {
+  target: WriteTarget;
+  done: WrittenByThread;
+  outputFree: () => void;
+}
 
 /** The addon's thread receiving a connection's requests, and the buffers lent to it. */
 interface RequestThread {
@@ -61,7 +73,7 @@ interface RequestThread {
   lent: Buffer[];
   slotOf: Map<ArrayBufferLike, number>;
   lentBytes: number;
-  written: WrittenByThread | undefined;
+  writes: ThreadWrites | undefined;
 }
 
 /**
@@ -180,9 +192,10 @@ export class InputReader implements DirectReadSink {
    * requests (runtimes/fs-native/src/request_reader.c), instead of on the event loop. Only for a
    * direct socket, between requests. False when it cannot be done; reading goes on as before.
    * With `writes`, the thread writes to their target what it may (see WriteTarget), and
-   * `writes.done` hears of each such write instead of receiving it.
+   * replies to those writes itself while the event loop has not claimed the socket's output
+   * (claimOutput, claimed at the start); `writes.done` hears of the others.
    */
-  receiveOnThread(writes?: { target: WriteTarget; done: WrittenByThread }): boolean {
+  receiveOnThread(writes?: ThreadWrites): boolean {
     const socket = this.socketForInline();
     const source = this.source;
     if (socket === undefined || source === undefined || this.target !== undefined || this.skipping > 0) return false;
@@ -201,7 +214,7 @@ export class InputReader implements DirectReadSink {
         },
         writes?.target,
       );
-      this.thread = { socket, handle, lent: [], slotOf: new Map(), lentBytes: 0, written: writes?.done };
+      this.thread = { socket, handle, lent: [], slotOf: new Map(), lentBytes: 0, writes };
     } catch (error) {
       logDebug(`cannot receive requests on a thread: ${(error as Error).message}`);
       source.resume();
@@ -227,8 +240,12 @@ export class InputReader implements DirectReadSink {
     if (slot === SLOT_WRITTEN_LIST) {
       const headers = thread.socket.native.takeWrittenRequests(thread.handle);
       for (let at = 0; headers !== null && at < headers.length; at += HEADER_BYTES) {
-        thread.written?.(headers.subarray(at, at + HEADER_BYTES), undefined, undefined);
+        thread.writes?.done(headers.subarray(at, at + HEADER_BYTES), undefined, undefined);
       }
+      return;
+    }
+    if (slot === SLOT_OUTPUT_FREE) {
+      thread.writes?.outputFree();
       return;
     }
     if (bytes === null) {
@@ -236,7 +253,7 @@ export class InputReader implements DirectReadSink {
       return;
     }
     if (slot === SLOT_WRITTEN) {
-      thread.written?.(bytes, errorCode, message);
+      thread.writes?.done(bytes, errorCode, message);
       return;
     }
     if (bytes.length > 0) this.push(bytes);
@@ -267,6 +284,21 @@ export class InputReader implements DirectReadSink {
     const thread = this.thread;
     const slot = thread?.slotOf.get(payload.buffer);
     if (slot !== undefined) thread!.socket.native.returnRequestBuffer(thread!.handle, slot);
+  }
+
+  /**
+   * Whether the event loop may queue bytes on the socket now, when the request thread replies to
+   * its own writes: see ThreadWrites. If so, the output is the event loop's until releaseOutput();
+   * if not, `outputFree` is called once it may claim again. Always true without such a thread.
+   */
+  claimOutput(): boolean {
+    const thread = this.thread;
+    return thread?.writes === undefined || thread.socket.native.claimReplyOutput(thread.handle);
+  }
+
+  releaseOutput(): void {
+    const thread = this.thread;
+    if (thread?.writes !== undefined) thread.socket.native.releaseReplyOutput(thread.handle);
   }
 
   /** Whether receiveInline() can be tried now. */

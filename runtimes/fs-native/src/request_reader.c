@@ -14,8 +14,8 @@
  * - a write: its header, and its payload in memory JavaScript lent (struct slot), or copied
  *   after the header when no lent buffer fits; a payload larger than PIECE_MAX comes in
  *   pieces, each on its own;
- * - for the file plugin, writes the thread did itself (struct write_target): their headers,
- *   for the event loop to reply;
+ * - for the file plugin, writes the thread did itself (struct write_target) whose replies it
+ *   could not send itself (struct output): their headers, for the event loop to reply;
  * - at the end of input, null, with the errno name after a failure.
  * Bytes after a header with the wrong magic are passed on as if headers: the server drops the
  * connection at that header anyway.
@@ -60,6 +60,12 @@
 #define SLOT_WRITTEN (-2)
 /* The slot number that says: writes the thread did are waiting in `written`. */
 #define SLOT_WRITTEN_LIST (-3)
+/* The slot number that says: the event loop, refused the socket's output before, may have it now. */
+#define SLOT_OUTPUT_FREE (-4)
+/* Reply bytes the thread may owe a client that does not read them before it stops receiving. */
+#define OWED_MAX (64 * 1024)
+#define SIMPLE_REPLY_MAGIC 0x67446698u
+#define SIMPLE_REPLY_BYTES 16
 #define FLAG_FUA 1
 
 /* Why serve() stopped, besides an errno. */
@@ -96,11 +102,37 @@ struct write_target {
   size_t capacity;
 };
 
+/*
+ * The socket's output, shared with the event loop, for the replies to the writes the thread did
+ * itself: sending them from here spares the event loop a wake-up and a send per batch, as a
+ * native server's connection thread replies itself. The two must never interleave bytes, and
+ * Node sends what it queued whenever the socket has room, so the output belongs to one side at a
+ * time: to the event loop while it has bytes queued in Node (it claims the output before it
+ * writes and releases it once its queue is empty), else to the thread. The thread sends with
+ * MSG_DONTWAIT and keeps what the socket did not take (`owed`), sending it as room comes;
+ * meanwhile the event loop may not claim, and is told once it can (SLOT_OUTPUT_FREE). A write
+ * done while the event loop holds the output is replied by the event loop, as before.
+ */
+struct output {
+  pthread_mutex_t lock;
+  bool js_claimed;
+  /* The event loop was refused: tell it when nothing is owed any more. */
+  bool js_waiting;
+  /* The thread has ended: the output is the event loop's for good. */
+  bool gone;
+  /* Sending failed (the client went away): replies are dropped. */
+  bool broken;
+  uint8_t *owed;
+  size_t owed_start, owed_end, owed_capacity;
+};
+
 struct reader {
   int sock;
+  /* Only with a write target: the thread replies to its own writes when it can. */
+  struct output out;
   /* Its fd is -1 when there is none. */
   struct write_target target;
-  /* eventfd that wakes the thread to see `stopping` or a cleared `paused`. */
+  /* eventfd that wakes the thread to see `stopping`, a cleared `paused`, or a slot freed (`slot_wanted`). */
   int wake;
   atomic_bool stopping;
   atomic_bool paused;
@@ -109,10 +141,10 @@ struct reader {
   napi_threadsafe_function deliver;
   /* Guards the slots and `written`. */
   pthread_mutex_t lock;
-  /* Signalled when a slot is given back, and at stop. */
-  pthread_cond_t slot_freed;
   struct slot slots[SLOTS_MAX];
   int slot_count;
+  /* The thread waits for a slot to be freed: free_slot must wake it. */
+  bool slot_wanted;
   /*
    * Headers of writes done to the target, not yet taken by the event loop: one message tells
    * it of all that pile up until it takes them, so it wakes once and replies in one writev.
@@ -148,45 +180,28 @@ static void unref_reader(napi_env env, struct reader *r) {
   if (atomic_fetch_sub(&r->refs, 1) == 1) {
     for (int i = 0; i < r->slot_count; i++) napi_delete_reference(env, r->slots[i].keep);
     free(r->written);
+    free(r->out.owed);
+    pthread_mutex_destroy(&r->out.lock);
     pthread_mutex_destroy(&r->lock);
-    pthread_cond_destroy(&r->slot_freed);
     close(r->wake);
     free(r);
   }
 }
 
-/*
- * The smallest free lent buffer that holds `length` bytes, now busy, and its memory; -1 if no
- * lent buffer is that large. While all that are large enough are busy, wait for one: a reader
- * holds no more payloads than it has lent buffers, as a native server holds no more than its
- * threads. (The event loop gives each back once done with it, needing nothing more from here.)
- */
-static int take_slot(struct reader *r, size_t length, uint8_t **data) {
-  int best;
-  bool fits;
-  pthread_mutex_lock(&r->lock);
-  do {
-    best = -1;
-    fits = false;
-    for (int i = 0; i < r->slot_count; i++) {
-      struct slot *s = &r->slots[i];
-      fits |= s->capacity >= length;
-      if (!s->busy && s->capacity >= length && (best == -1 || s->capacity < r->slots[best].capacity)) best = i;
-    }
-  } while (best == -1 && fits && !atomic_load(&r->stopping) && pthread_cond_wait(&r->slot_freed, &r->lock) == 0);
-  if (best != -1) {
-    r->slots[best].busy = true;
-    *data = r->slots[best].data;
+static void wake(struct reader *r) {
+  uint64_t one = 1;
+  while (write(r->wake, &one, sizeof one) == -1 && errno == EINTR) {
   }
-  pthread_mutex_unlock(&r->lock);
-  return best;
 }
 
+/* A lent buffer is free again: wake the thread if it waits for one (take_slot). */
 static void free_slot(struct reader *r, int index) {
   pthread_mutex_lock(&r->lock);
   r->slots[index].busy = false;
-  pthread_cond_signal(&r->slot_freed);
+  bool wanted = r->slot_wanted;
+  r->slot_wanted = false;
   pthread_mutex_unlock(&r->lock);
+  if (wanted) wake(r);
 }
 
 /* ---- the thread ---- */
@@ -205,28 +220,166 @@ static void drain_wake(struct reader *r) {
   }
 }
 
+/* ---- replies sent by the thread (struct output) ---- */
+
+static size_t owed_bytes(const struct reader *r) {
+  return r->out.owed_end - r->out.owed_start;
+}
+
+/* Send what the socket takes of the owed bytes now; with the output lock held. */
+static void send_owed_locked(struct reader *r) {
+  struct output *o = &r->out;
+  while (o->owed_start < o->owed_end && !o->broken) {
+    ssize_t n = send(r->sock, o->owed + o->owed_start, o->owed_end - o->owed_start, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    /* The client is gone: receiving will see the end. */
+    if (n <= 0) o->broken = true;
+    else o->owed_start += n;
+  }
+  o->owed_start = o->owed_end = 0;
+}
+
+/* Whether the event loop waits for the output and may have it now; with the output lock held. */
+static bool output_freed_locked(struct reader *r) {
+  struct output *o = &r->out;
+  if (!o->js_waiting || owed_bytes(r) > 0) return false;
+  o->js_waiting = false;
+  return true;
+}
+
+static ssize_t hand_on(struct reader *r, uint8_t *bytes, size_t length, int slot, uint32_t payload, int err);
+
+/* Tell the event loop that the output it asked for is free. */
+static void tell_output_free(struct reader *r) {
+  hand_on(r, NULL, 0, SLOT_OUTPUT_FREE, 0, 0);
+}
+
+/* Send what the socket takes of the owed bytes now, telling the event loop once none are left. */
+static void flush_owed(struct reader *r) {
+  pthread_mutex_lock(&r->out.lock);
+  send_owed_locked(r);
+  bool tell = output_freed_locked(r);
+  pthread_mutex_unlock(&r->out.lock);
+  if (tell) tell_output_free(r);
+}
+
+/*
+ * Reply to a write the thread did, from here if the event loop does not hold the output, else
+ * through the event loop (add_written). 1, or as hand_on.
+ */
+static ssize_t add_written(struct reader *r, const uint8_t *header);
+static ssize_t reply_written(struct reader *r, const uint8_t *header) {
+  struct output *o = &r->out;
+  pthread_mutex_lock(&o->lock);
+  if (o->js_claimed) {
+    pthread_mutex_unlock(&o->lock);
+    return add_written(r, header);
+  }
+  if (!o->broken) {
+    if (o->owed_end + SIMPLE_REPLY_BYTES > o->owed_capacity) {
+      size_t capacity = o->owed_capacity == 0 ? 4096 : 2 * o->owed_capacity;
+      uint8_t *bigger = realloc(o->owed, capacity);
+      if (bigger == NULL) {
+        /* The event loop can queue it: its claim waits until what is owed has left. */
+        pthread_mutex_unlock(&o->lock);
+        return add_written(r, header);
+      }
+      o->owed = bigger;
+      o->owed_capacity = capacity;
+    }
+    uint8_t *reply = o->owed + o->owed_end;
+    reply[0] = SIMPLE_REPLY_MAGIC >> 24;
+    reply[1] = SIMPLE_REPLY_MAGIC >> 16 & 0xff;
+    reply[2] = SIMPLE_REPLY_MAGIC >> 8 & 0xff;
+    reply[3] = SIMPLE_REPLY_MAGIC & 0xff;
+    memset(reply + 4, 0, 4);
+    memcpy(reply + 8, header + 8, 8);
+    o->owed_end += SIMPLE_REPLY_BYTES;
+    send_owed_locked(r);
+  }
+  bool tell = output_freed_locked(r);
+  pthread_mutex_unlock(&o->lock);
+  if (tell) tell_output_free(r);
+  return 1;
+}
+
+/*
+ * Sleep until the wake eventfd, or input when `input`, meanwhile sending owed bytes as the
+ * socket takes them. 1 when the socket has input (or trouble for recv to report), 0 otherwise,
+ * -1 when poll failed.
+ */
+static int sleep_on_socket(struct reader *r, bool input) {
+  flush_owed(r);
+  size_t owed = owed_bytes(r);
+  short events = (input ? POLLIN : 0) | (owed > 0 ? POLLOUT : 0);
+  /* A socket polled for nothing would still report a hang-up, again and again. */
+  struct pollfd fds[2] = { { .fd = events != 0 ? r->sock : -1, .events = events }, { .fd = r->wake, .events = POLLIN } };
+  if (poll(fds, 2, -1) == -1) return errno == EINTR ? 0 : -1;
+  if (fds[1].revents & POLLIN) drain_wake(r);
+  return input && (fds[0].revents & ~POLLOUT) != 0;
+}
+
 /* Sleep until the socket has bytes (true) or the reader is stopped (false). */
 static bool wait_readable(struct reader *r) {
-  struct pollfd fds[2] = { { .fd = r->sock, .events = POLLIN }, { .fd = r->wake, .events = POLLIN } };
   while (!atomic_load(&r->stopping)) {
-    if (poll(fds, 2, -1) == -1) {
-      if (errno == EINTR) continue;
-      return true; /* let recv report what is wrong */
-    }
-    if (fds[1].revents & POLLIN) drain_wake(r);
-    if (fds[0].revents != 0) return true;
+    /* On a poll failure, let recv report what is wrong. */
+    if (sleep_on_socket(r, true) != 0) return true;
   }
   return false;
 }
 
-/* While the event loop has asked for a pause, sleep; false when stopped instead. */
+/*
+ * While the event loop has asked for a pause, or the client leaves too many replies unread,
+ * sleep; false when stopped instead.
+ */
 static bool wait_while_paused(struct reader *r) {
-  struct pollfd wake = { .fd = r->wake, .events = POLLIN };
-  while (atomic_load(&r->paused) && !atomic_load(&r->stopping)) {
-    if (poll(&wake, 1, -1) == -1 && errno != EINTR) return false;
-    if (wake.revents & POLLIN) drain_wake(r);
+  while ((atomic_load(&r->paused) || owed_bytes(r) > OWED_MAX) && !atomic_load(&r->stopping)) {
+    if (sleep_on_socket(r, false) == -1) return false;
   }
   return !atomic_load(&r->stopping);
+}
+
+/*
+ * The smallest free lent buffer that holds `length` bytes, now busy, and its memory; -1 if no
+ * lent buffer is that large. While all that are large enough are busy, wait for one: a reader
+ * holds no more payloads than it has lent buffers, as a native server holds no more than its
+ * threads. Owed replies are sent meanwhile: the event loop may be waiting for the output before
+ * it goes on with the payloads that hold the buffers.
+ */
+static int take_slot(struct reader *r, size_t length, uint8_t **data) {
+  for (;;) {
+    int best = -1;
+    bool fits = false;
+    pthread_mutex_lock(&r->lock);
+    for (int i = 0; i < r->slot_count; i++) {
+      struct slot *s = &r->slots[i];
+      fits |= s->capacity >= length;
+      if (!s->busy && s->capacity >= length && (best == -1 || s->capacity < r->slots[best].capacity)) best = i;
+    }
+    if (best != -1) {
+      r->slots[best].busy = true;
+      *data = r->slots[best].data;
+    }
+    r->slot_wanted = best == -1 && fits;
+    pthread_mutex_unlock(&r->lock);
+    if (best != -1 || !fits || atomic_load(&r->stopping)) return best;
+    if (sleep_on_socket(r, false) == -1) return -1;
+  }
+}
+
+/* At the end of input: send what is still owed while the client takes it, then leave the output. */
+static void leave_output(struct reader *r) {
+  while (owed_bytes(r) > 0 && !r->out.broken && !atomic_load(&r->stopping)) {
+    if (sleep_on_socket(r, false) == -1) break;
+  }
+  pthread_mutex_lock(&r->out.lock);
+  r->out.gone = true;
+  r->out.owed_start = r->out.owed_end = 0;
+  bool tell = r->out.js_waiting;
+  r->out.js_waiting = false;
+  pthread_mutex_unlock(&r->out.lock);
+  if (tell) tell_output_free(r);
 }
 
 /* Receive some bytes into `into`: their count, or ENDED (0) at end of input, STOPPED, -errno. */
@@ -424,7 +577,7 @@ static ssize_t write_to_target(struct reader *r) {
   if (status <= 0) return status;
   int err = write_fully(t->fd, t->buffer, length, be64(header + 16));
   if (err == 0 && (header[5] & FLAG_FUA) && fdatasync(t->fd) == -1) err = errno;
-  return err == 0 ? add_written(r, header) : hand_on_written(r, header, err);
+  return err == 0 ? reply_written(r, header) : hand_on_written(r, header, err);
 }
 
 /* Receive and hand on requests until the end of input, a failure, or stop. */
@@ -453,6 +606,8 @@ static void *reader_thread(void *arg) {
   ssize_t outcome = serve(r);
   /* A wait that failed without a stop must still end the connection. */
   if (outcome == STOPPED && !atomic_load(&r->stopping)) outcome = -EIO;
+  /* Replies owed go before the end: the event loop closes the connection at the end. */
+  leave_output(r);
   close_sockets(r);
   free(r->target.buffer);
   /* Leftover staged bytes are a partial header: the client ended mid-request. */
@@ -513,12 +668,6 @@ static struct reader *get_reader(napi_env env, napi_callback_info info, napi_val
   return r;
 }
 
-static void wake(struct reader *r) {
-  uint64_t one = 1;
-  while (write(r->wake, &one, sizeof one) == -1 && errno == EINTR) {
-  }
-}
-
 /* The optional write target argument: {fd, size: bigint, fua: boolean, maxLength}. */
 static bool get_write_target(napi_env env, napi_value value, struct write_target *t, int *file) {
   napi_valuetype type;
@@ -572,14 +721,16 @@ static napi_value start_request_reader(napi_env env, napi_callback_info info) {
   }
   atomic_init(&r->refs, 2);
   pthread_mutex_init(&r->lock, NULL);
-  pthread_cond_init(&r->slot_freed, NULL);
+  pthread_mutex_init(&r->out.lock, NULL);
+  /* Replies the event loop queued before may not have left yet: it releases the output once they have. */
+  r->out.js_claimed = true;
   napi_create_string_utf8(env, "nbdkit-ts request reader", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, argv[1], NULL, name, QUEUE_MAX, 1, r, finalize_reader, r, deliver_js,
                                       &r->deliver) != napi_ok) {
     close_sockets(r);
     close(r->wake);
     pthread_mutex_destroy(&r->lock);
-    pthread_cond_destroy(&r->slot_freed);
+    pthread_mutex_destroy(&r->out.lock);
     free(r);
     napi_throw_error(env, "EIO", "cannot create the request reader's thread-safe function");
     return NULL;
@@ -684,15 +835,42 @@ static napi_value take_written_requests(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * claimReplyOutput(handle): true when the event loop may queue bytes on the socket now (until
+ * releaseReplyOutput); false when the thread still owes bytes, in which case it tells the event
+ * loop once it owes none (slot SLOT_OUTPUT_FREE).
+ */
+static napi_value claim_reply_output(napi_env env, napi_callback_info info) {
+  napi_value result;
+  struct reader *r = get_reader(env, info, NULL);
+  if (r == NULL) return NULL;
+  struct output *o = &r->out;
+  pthread_mutex_lock(&o->lock);
+  bool claimed = o->gone || o->owed_end == o->owed_start;
+  if (claimed) o->js_claimed = true;
+  else o->js_waiting = true;
+  pthread_mutex_unlock(&o->lock);
+  napi_get_boolean(env, claimed, &result);
+  return result;
+}
+
+/* releaseReplyOutput(handle): the event loop has nothing queued on the socket any more. */
+static napi_value release_reply_output(napi_env env, napi_callback_info info) {
+  struct reader *r = get_reader(env, info, NULL);
+  if (r != NULL) {
+    pthread_mutex_lock(&r->out.lock);
+    r->out.js_claimed = false;
+    pthread_mutex_unlock(&r->out.lock);
+  }
+  return NULL;
+}
+
 /* stopRequestReader(handle): end the thread soon; nothing more is delivered after the calls queued. */
 static napi_value stop_request_reader(napi_env env, napi_callback_info info) {
   struct reader *r = get_reader(env, info, NULL);
   if (r != NULL) {
     atomic_store(&r->stopping, true);
     wake(r);
-    pthread_mutex_lock(&r->lock);
-    pthread_cond_broadcast(&r->slot_freed);
-    pthread_mutex_unlock(&r->lock);
   }
   return NULL;
 }
@@ -706,6 +884,8 @@ void request_reader_init(napi_env env, napi_value exports) {
     { "lendRequestBuffer", NULL, lend_request_buffer, NULL, NULL, NULL, napi_default, NULL },
     { "returnRequestBuffer", NULL, return_request_buffer, NULL, NULL, NULL, napi_default, NULL },
     { "takeWrittenRequests", NULL, take_written_requests, NULL, NULL, NULL, napi_default, NULL },
+    { "claimReplyOutput", NULL, claim_reply_output, NULL, NULL, NULL, napi_default, NULL },
+    { "releaseReplyOutput", NULL, release_reply_output, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
 }
