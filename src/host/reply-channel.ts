@@ -156,10 +156,12 @@ export function replyChannel(output: Writable, socketFd: number | undefined): Re
     },
     shareWithThread(threadGate: OutputGate) {
       gate = threadGate;
-      // The thread starts with the output ours, for what is queued already.
+      // The thread starts with the output ours, for what is queued already. Replies queued
+      // before have no callback that settles: an empty write behind them has.
       claimed = true;
       output.once('close', dropWaiting);
-      settle();
+      if (output.writableLength > 0 && !output.destroyed) queue(Buffer.alloc(0), undefined);
+      else settle();
     },
     outputFree,
     settled: async () => {
