@@ -45,6 +45,8 @@ export function replyChannel(output: Writable, socketFd: number | undefined): Re
     gate.release();
   };
   const claim = (): boolean => claimed || (claimed = gate!.claim());
+  /** Whether a reply may be queued on the output now: nothing waits before it, and the output is ours. */
+  const mayQueueNow = (): boolean => waiting.length === 0 && claim();
   // Idempotent: flush() may have uncorked already when the end of the turn comes.
   const uncork = (): void => {
     if (!corked) return;
@@ -67,7 +69,7 @@ export function replyChannel(output: Writable, socketFd: number | undefined): Re
   };
   const write = (data: Buffer, sent?: () => void): void => {
     if (output.destroyed) return;
-    if (waiting.length === 0 && claim()) queue(data, sent);
+    if (mayQueueNow()) queue(data, sent);
     else {
       waiting.push({ data, sent });
       waitingBytes += data.length;
@@ -98,7 +100,7 @@ export function replyChannel(output: Writable, socketFd: number | undefined): Re
   const direct = nativeSocket(socketFd);
   // Bytes already queued (corked ones included) must leave first.
   const canSendDirect = (): boolean =>
-    direct !== undefined && !output.destroyed && output.writableLength === 0 && waiting.length === 0 && claim();
+    direct !== undefined && !output.destroyed && output.writableLength === 0 && mayQueueNow();
 
   /**
    * Send a reply on the socket itself: `send` returns the bytes that left and leaves the unsent
@@ -134,7 +136,7 @@ export function replyChannel(output: Writable, socketFd: number | undefined): Re
   };
 
   /** Whether nothing of ours waits for the output and the thread owes nothing: then claimed. */
-  const allSent = (): boolean => output.destroyed || (waiting.length === 0 && claim());
+  const allSent = (): boolean => output.destroyed || mayQueueNow();
 
   return {
     write,

@@ -310,7 +310,8 @@ static ssize_t reply_written(struct reader *r, const uint8_t *header) {
  * -1 when poll failed.
  */
 static int sleep_on_socket(struct reader *r, bool input) {
-  flush_owed(r);
+  /* Nothing owed: nothing to send, and the event loop cannot be waiting (its claim succeeded). */
+  if (owed_bytes(r) > 0) flush_owed(r);
   size_t owed = owed_bytes(r);
   short events = (input ? POLLIN : 0) | (owed > 0 ? POLLOUT : 0);
   /* A socket polled for nothing would still report a hang-up, again and again. */
@@ -376,8 +377,7 @@ static void leave_output(struct reader *r) {
   pthread_mutex_lock(&r->out.lock);
   r->out.gone = true;
   r->out.owed_start = r->out.owed_end = 0;
-  bool tell = r->out.js_waiting;
-  r->out.js_waiting = false;
+  bool tell = output_freed_locked(r);
   pthread_mutex_unlock(&r->out.lock);
   if (tell) tell_output_free(r);
 }
@@ -765,12 +765,15 @@ static napi_value pause_request_reader(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Set one of the thread's flags and wake it to see it. */
+static void set_and_wake(struct reader *r, atomic_bool *flag, bool value) {
+  atomic_store(flag, value);
+  wake(r);
+}
+
 static napi_value resume_request_reader(napi_env env, napi_callback_info info) {
   struct reader *r = get_reader(env, info, NULL);
-  if (r != NULL) {
-    atomic_store(&r->paused, false);
-    wake(r);
-  }
+  if (r != NULL) set_and_wake(r, &r->paused, false);
   return NULL;
 }
 
@@ -868,10 +871,7 @@ static napi_value release_reply_output(napi_env env, napi_callback_info info) {
 /* stopRequestReader(handle): end the thread soon; nothing more is delivered after the calls queued. */
 static napi_value stop_request_reader(napi_env env, napi_callback_info info) {
   struct reader *r = get_reader(env, info, NULL);
-  if (r != NULL) {
-    atomic_store(&r->stopping, true);
-    wake(r);
-  }
+  if (r != NULL) set_and_wake(r, &r->stopping, true);
   return NULL;
 }
 
