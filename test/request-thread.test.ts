@@ -69,8 +69,15 @@ describe('receiving requests on a thread', () => {
     expect(readFileSync(disk).subarray(3 * MiB, 3 * MiB + 10).toString()).toBe('still here');
   });
 
-  it('memory: payloads come through the thread into the plugin', async () => {
+  it('memory: writes done by the thread into the memory file read back, the rest is served as before', async () => {
     const server = await startServer(['-v', 'memory', '8M']);
+    const out = await nbdPython(server.uri, MIXED_REQUESTS);
+    expect(out).toBe('past the end: ENOSPC\nstill here\n');
+    expect(server.stderr()).toContain(`${ON_THREAD}, ${WRITES_ITSELF}`);
+  });
+
+  it('memory: a disk too large to map keeps its pages in JavaScript, written through the thread', async () => {
+    const server = await startServer(['-v', 'memory', '64T']);
     const out = await nbdPython(server.uri, MIXED_REQUESTS);
     expect(out).toBe('past the end: ENOSPC\nstill here\n');
     expect(server.stderr()).toContain(ON_THREAD);

@@ -1,11 +1,21 @@
-// The memory plugin's page store against a plain byte array: writes, zeroes and trims at any
-// offset and length, pages freed when they become zero, and extents as nbdkit reports them.
+// The memory plugin's two disks, pages in JavaScript (SparsePages) and the addon's memory file
+// (MemoryFile), against a plain byte array and against each other: writes, zeroes and trims at
+// any offset and length, pages freed when they become zero, and extents as nbdkit reports them.
 import { describe, expect, it } from 'vitest';
 import { ExtentType, type ExtentSink } from '../src/host/plugin.js';
-import { PAGE_SIZE, SparsePages } from '../src/plugins/sparse-pages.js';
+import { openMemoryFile } from '../src/plugins/memory-file.js';
+import { PAGE_SIZE, type RamDisk } from '../src/plugins/ram-disk.js';
+import { SparsePages } from '../src/plugins/sparse-pages.js';
 import { seededRandom } from './helpers/random.js';
 
 const MiB = 1024 * 1024;
+const SIZE = 8 * MiB;
+
+interface Extent {
+  offset: bigint;
+  length: bigint;
+  type: number;
+}
 
 /** Bytes in runs of 97, some of them zero, so that written pages can also be all zero. */
 function filled(length: number, random: (n: number) => number): Uint8Array {
@@ -14,46 +24,75 @@ function filled(length: number, random: (n: number) => number): Uint8Array {
   return bytes;
 }
 
-describe('SparsePages', () => {
-  it('reads back exactly what random writes, zeroes and trims left, and frees what became zero', () => {
-    const size = 8 * MiB;
-    const random = seededRandom(7);
-    const model = new Uint8Array(size);
-    const pages = new SparsePages();
-    for (let step = 0; step < 600; step++) {
-      const kind = random(10);
-      const length = 1 + random(kind < 3 ? 16 * PAGE_SIZE : 300_000);
-      // A third of them at page boundaries, the rest anywhere.
-      const offset = kind % 3 === 0 ? random((size - length) / PAGE_SIZE) * PAGE_SIZE : random(size - length);
-      if (kind < 7) {
-        const data = filled(length, random);
-        pages.write(data, BigInt(offset));
-        model.set(data, offset);
-      } else {
-        pages.zero(length, BigInt(offset));
-        model.fill(0, offset, offset + length);
-      }
+/** The same seeded random writes, zeroes and trims on `disk` and on the returned model. */
+function exercise(disk: RamDisk): Uint8Array {
+  const random = seededRandom(7);
+  const model = new Uint8Array(SIZE);
+  for (let step = 0; step < 600; step++) {
+    const kind = random(10);
+    const length = 1 + random(kind < 3 ? 16 * PAGE_SIZE : 300_000);
+    // A third of them at page boundaries, the rest anywhere.
+    const offset = kind % 3 === 0 ? random((SIZE - length) / PAGE_SIZE) * PAGE_SIZE : random(SIZE - length);
+    if (kind < 7) {
+      const data = filled(length, random);
+      disk.write(data, BigInt(offset));
+      model.set(data, offset);
+    } else {
+      disk.zero(length, BigInt(offset));
+      model.fill(0, offset, offset + length);
     }
-    const disk = new Uint8Array(size);
-    pages.read(disk, 0n);
-    expect(Buffer.from(disk).equals(Buffer.from(model))).toBe(true);
+  }
+  return model;
+}
+
+function extentsOf(disk: RamDisk, length: number, offset: bigint): Extent[] {
+  const seen: Extent[] = [];
+  const sink: ExtentSink = { add: (offset, length, type) => void seen.push({ offset, length, type }) };
+  disk.extents(length, offset, sink);
+  return seen;
+}
+
+function contents(disk: RamDisk): Buffer {
+  const bytes = Buffer.alloc(SIZE);
+  disk.read(bytes, 0n);
+  return bytes;
+}
+
+describe('the memory plugin’s disks', () => {
+  it('SparsePages reads back exactly what random writes, zeroes and trims left, and frees what became zero', () => {
+    const pages = new SparsePages();
+    const model = exercise(pages);
+    expect(contents(pages).equals(Buffer.from(model))).toBe(true);
 
     // Every page that holds data is allocated; a zeroed page may stay allocated only if it was
     // not zeroed whole (nbdkit frees a page on zero only when the whole page is zero after it).
     let withData = 0;
-    for (let page = 0; page < size / PAGE_SIZE; page++) {
+    for (let page = 0; page < SIZE / PAGE_SIZE; page++) {
       if (model.subarray(page * PAGE_SIZE, (page + 1) * PAGE_SIZE).some((b) => b !== 0)) withData++;
     }
     expect(pages.allocatedPages).toBeGreaterThanOrEqual(withData);
 
     // Extents: data exactly where the model has non-zero bytes in an allocated page.
-    const seen: { offset: bigint; length: bigint; type: number }[] = [];
-    const sink: ExtentSink = { add: (offset, length, type) => void seen.push({ offset, length, type }) };
-    pages.extents(size, 0n, sink);
-    for (const { offset, length, type } of seen) {
+    const extents = extentsOf(pages, SIZE, 0n);
+    expect(extents.some((e) => e.type === ExtentType.ZERO)).toBe(true);
+    expect(extents.some((e) => e.type === (ExtentType.HOLE | ExtentType.ZERO))).toBe(true);
+    for (const { offset, length, type } of extents) {
       const bytes = model.subarray(Number(offset), Number(offset + length));
       if (type === ExtentType.DATA) expect(bytes.some((b) => b !== 0)).toBe(true);
       else expect(bytes.every((b) => b === 0)).toBe(true);
+    }
+  });
+
+  it('the memory file holds the same bytes and reports the same pages as SparsePages', () => {
+    const file = openMemoryFile(BigInt(SIZE));
+    expect(file, 'the fs-native addon makes memory files').toBeDefined();
+    const pages = new SparsePages();
+    const model = exercise(file!);
+    exercise(pages);
+    expect(contents(file!).equals(Buffer.from(model))).toBe(true);
+    // Whole, and from offsets inside pages (nbdkit reports to the end of the page).
+    for (const [length, offset] of [[SIZE, 0n], [100_000, 12345n], [1, BigInt(SIZE - 1)]] as const) {
+      expect(extentsOf(file!, length, offset)).toEqual(extentsOf(pages, length, offset));
     }
   });
 });

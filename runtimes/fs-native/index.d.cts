@@ -2,9 +2,13 @@
 declare const requestReaderBrand: unique symbol;
 type RequestReader = { readonly [requestReaderBrand]: true };
 
+/** A memory file, as createMemoryFile returns it. */
+declare const memoryFileBrand: unique symbol;
+type MemoryFile = { readonly [memoryFileBrand]: true };
+
 /**
- * fallocate, SEEK_DATA/SEEK_HOLE, SO_SNDBUF, sendfile and sendmsg, and the request-reader thread,
- * or null when the addon could not be built.
+ * fallocate, SEEK_DATA/SEEK_HOLE, SO_SNDBUF, sendfile and sendmsg, the request-reader thread and
+ * memory files, or null when the addon could not be built.
  */
 declare const binding: {
   punchHole(fd: number, offset: bigint, length: bigint): void;
@@ -74,6 +78,21 @@ declare const binding: {
   claimReplyOutput(reader: RequestReader): boolean;
   /** The event loop has nothing queued on the socket any more: the thread may send its replies. */
   releaseReplyOutput(reader: RequestReader): void;
+  /**
+   * A memfd of `size` bytes, all holes, mapped shared for as long as `file` (or a request
+   * reader writing to it) lives: the memory plugin's disk. A request reader given `fd` as its
+   * write target copies payloads into the mapping, and sendReply sends from it. `fd` is for
+   * pread and punchHole; it is closed with the file.
+   */
+  createMemoryFile(name: string, size: bigint): { file: MemoryFile; fd: number };
+  /** Copy `data` into the memory file at `offset`, through its mapping; ENOSPC past its end. */
+  writeMemoryFile(file: MemoryFile, data: Uint8Array, offset: bigint): void;
+  /**
+   * The memory file's pages of `pageSize` bytes (a multiple of 4 KiB), from the one holding
+   * `offset`, into `states`, one per page: 0 when no part of the page holds data; else 1 when it
+   * is zero from `offset` (the first page) or its start (the others) to its end; else 2.
+   */
+  memoryFilePages(file: MemoryFile, offset: bigint, pageSize: number, states: Uint8Array): void;
   /** Receive no further request until resumed. */
   pauseRequestReader(reader: RequestReader): void;
   resumeRequestReader(reader: RequestReader): void;

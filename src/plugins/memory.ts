@@ -10,11 +10,14 @@ import {
   PluginError,
   ThreadModel,
 } from '../host/plugin.js';
+import { openMemoryFile } from './memory-file.js';
+import type { RamDisk } from './ram-disk.js';
 import { SparsePages } from './sparse-pages.js';
 
 const createMemoryPlugin: PluginFactory = (host) => {
   let size: bigint | undefined;
-  const pages = new SparsePages();
+  // Made once the size is known: a memory file when the addon can, else pages in JavaScript.
+  let disk: RamDisk = new SparsePages();
 
   const plugin: Plugin = {
     name: 'memory',
@@ -31,6 +34,9 @@ const createMemoryPlugin: PluginFactory = (host) => {
     },
     config_complete() {
       if (size === undefined) throw new PluginError('you must specify size=<SIZE> on the command line', 'EINVAL');
+      disk = openMemoryFile(size) ?? disk;
+      // Views of pages in JavaScript spare a copy; a memory file is read with pread or sendfile.
+      if (disk.views) plugin.pread_view = (_h, count, offset) => disk.views!(count, offset);
     },
     dump_plugin: () => ['allocators=sparse'],
     thread_model: () => ThreadModel.PARALLEL,
@@ -43,13 +49,14 @@ const createMemoryPlugin: PluginFactory = (host) => {
     can_cache: () => CacheMode.NATIVE,
     can_fast_zero: () => true,
 
-    pread: (_h, buf, offset) => pages.read(buf, offset),
-    pread_view: (_h, count, offset) => pages.views(count, offset),
-    pwrite: (_h, buf, offset) => pages.write(buf, offset),
-    zero: (_h, count, offset) => pages.zero(count, offset),
-    trim: (_h, count, offset) => pages.zero(count, offset),
+    pread: (_h, buf, offset) => disk.read(buf, offset),
+    pwrite: (_h, buf, offset) => disk.write(buf, offset),
+    zero: (_h, count, offset) => disk.zero(count, offset),
+    trim: (_h, count, offset) => disk.zero(count, offset),
     flush: () => undefined,
-    extents: (_h, count, offset, _flags, extents) => pages.extents(count, offset, extents),
+    extents: (_h, count, offset, _flags, extents) => disk.extents(count, offset, extents),
+    read_source_fd: () => disk.fd,
+    write_target_fd: () => disk.fd,
   };
   return plugin;
 };

@@ -1,40 +1,19 @@
 /**
  * A sparse byte array in fixed-size pages, allocated on first write and freed again when they
- * become all zeroes: the storage behind the memory plugin. Page size and the rules for freeing
- * and reporting pages follow nbdkit's sparse allocator, so that extents maps come out the same.
+ * become all zeroes: the memory plugin's disk when there is no memory file (memory-file.ts), as
+ * without the addon or for a disk too large to map. Pages follow nbdkit's rules (ram-disk.ts).
  *
  * Pages are carved out of larger slabs and recycled through a free list: one ArrayBuffer per
  * 32 KiB page made major garbage collections slow on a disk of many thousand pages.
  */
 import { ExtentType, type ExtentSink } from '../host/plugin.js';
+import { isZero, locate, PAGE_SIZE, type RamDisk, ZERO_PAGE } from './ram-disk.js';
 
-export const PAGE_SIZE = 32768;
 const PAGES_PER_SLAB = 64;
-/** What a page never written reads as (never written to itself). */
-const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
-function isZero(bytes: Uint8Array): boolean {
-  // Compare eight bytes at a time where alignment allows; pages are always 8-byte aligned.
-  if (bytes.byteOffset % 8 === 0 && bytes.length % 8 === 0) {
-    const words = new BigUint64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8);
-    for (let i = 0; i < words.length; i++) if (words[i] !== 0n) return false;
-    return true;
-  }
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-  return true;
-}
+export class SparsePages implements RamDisk {
+  readonly fd = undefined;
 
-/** Page index and offset within the page. Offsets past 2^53 take the exact BigInt route. */
-function locate(offset: bigint): [page: number, inPage: number] {
-  if (offset <= BigInt(Number.MAX_SAFE_INTEGER)) {
-    const n = Number(offset);
-    return [Math.floor(n / PAGE_SIZE), n % PAGE_SIZE];
-  }
-  const size = BigInt(PAGE_SIZE);
-  return [Number(offset / size), Number(offset % size)];
-}
-
-export class SparsePages {
   private readonly pages = new Map<number, Uint8Array>();
   private readonly freePages: Uint8Array[] = [];
 
@@ -96,7 +75,6 @@ export class SparsePages {
     }
   }
 
-  /** Zero a range, freeing every page that is then entirely zero. */
   zero(length: number, offset: bigint): void {
     let [page, inPage] = locate(offset);
     for (let done = 0; done < length; page++, inPage = 0) {
@@ -110,7 +88,6 @@ export class SparsePages {
     }
   }
 
-  /** Report each page piece as data, zero (allocated but zero from here on), or a hole. */
   extents(length: number, offset: bigint, sink: ExtentSink): void {
     let [page, inPage] = locate(offset);
     let position = offset;

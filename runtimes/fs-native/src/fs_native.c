@@ -6,7 +6,7 @@
  * trim, zero and extents, rare next to reads and writes; sendReply and sendBuffers send one
  * read reply of at most 256 KiB on a non-blocking socket, never waiting for it; receiveWithin
  * waits for a request for a bounded time chosen by the caller. (The thread that receives a
- * connection's requests is in request_reader.c.)
+ * connection's requests is in request_reader.c, the memory plugin's mapped disk in memory_file.c.)
  * Errors throw an Error whose `code` is the errno name, as Node's own fs errors do.
  */
 #define _GNU_SOURCE
@@ -144,11 +144,8 @@ static napi_value throw_errno_sent(napi_env env, const char *syscall, int err, i
   return NULL;
 }
 
-/*
- * sendmsg the parts in order on a non-blocking socket until all have left or the socket is full;
- * *sent counts the bytes that left. Returns 0, or the errno of a failure.
- */
-static int send_parts(int sock, struct iovec *parts, size_t count, int64_t *sent) {
+/* See fs_native.h. */
+int send_parts(int sock, struct iovec *parts, size_t count, int64_t *sent) {
   struct msghdr message = { .msg_iov = parts, .msg_iovlen = count };
   while (message.msg_iovlen > 0) {
     ssize_t n = sendmsg(sock, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -175,10 +172,11 @@ static int send_parts(int sock, struct iovec *parts, size_t count, int64_t *sent
 /*
  * sendReply(socketFd, header, fileFd, offset: bigint, count, spill): one NBD read reply, the
  * header followed by `count` bytes of the file from `offset`, sent without copying the data
- * through JavaScript. The socket is non-blocking: when it fills up (or the file ends early),
- * the data not sent is pread into `spill` (zeroes past the end of the file) for the caller to
- * queue behind, and the return value, the bytes of header and data that did leave, says where
- * to resume. Nothing is left half done: on an error the thrown Error's `sent` says how far it got.
+ * through JavaScript: with sendfile, or for a memory file (memory_file.c) from its mapping,
+ * which beats sendfile from shared memory. The socket is non-blocking: when it fills up (or the
+ * file ends early), the data not sent is pread into `spill` (zeroes past the end of the file)
+ * for the caller to queue behind, and the return value, the bytes of header and data that did
+ * leave, says where to resume. Nothing is left half done: on an error the thrown Error's `sent` says how far it got.
  */
 static napi_value send_reply(napi_env env, napi_callback_info info) {
   napi_value argv[6], result;
@@ -199,11 +197,21 @@ static napi_value send_reply(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int64_t header_sent = 0;
-  struct iovec header_part = { .iov_base = header, .iov_len = header_length };
-  int err = send_parts(sock, &header_part, 1, &header_sent);
-  if (err != 0) return throw_errno_sent(env, "sendmsg", err, header_sent);
   uint32_t data_sent = 0;
-  if ((size_t)header_sent == header_length) {
+  struct iovec header_part = { .iov_base = header, .iov_len = header_length };
+  struct memory_file *memory = memory_file_of(file);
+  if (memory != NULL) {
+    int64_t sent = 0;
+    int err = memory_file_send(memory, sock, header_part, (uint64_t)offset, count, &sent);
+    memory_file_unref(memory);
+    if (err != 0) return throw_errno_sent(env, "sendmsg", err, sent);
+    header_sent = sent < (int64_t)header_length ? sent : (int64_t)header_length;
+    data_sent = sent - header_sent;
+  } else {
+    int err = send_parts(sock, &header_part, 1, &header_sent);
+    if (err != 0) return throw_errno_sent(env, "sendmsg", err, header_sent);
+  }
+  if (memory == NULL && (size_t)header_sent == header_length) {
     off_t position = offset;
     while (data_sent < count) {
       ssize_t n = sendfile(sock, file, &position, count - data_sent);
@@ -352,6 +360,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   request_reader_init(env, exports);
+  memory_file_init(env, exports);
   return exports;
 }
 

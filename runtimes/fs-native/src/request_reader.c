@@ -14,8 +14,8 @@
  * - a write: its header, and its payload in memory JavaScript lent (struct slot), or copied
  *   after the header when no lent buffer fits; a payload larger than PIECE_MAX comes in
  *   pieces, each on its own;
- * - for the file plugin, writes the thread did itself (struct write_target) whose replies it
- *   could not send itself (struct output): their headers, for the event loop to reply;
+ * - for the file and memory plugins, writes the thread did itself (struct write_target) whose
+ *   replies it could not send itself (struct output): their headers, for the event loop to reply;
  * - at the end of input, null, with the errno name after a failure.
  * Bytes after a header with the wrong magic are passed on as if headers: the server drops the
  * connection at that header anyway.
@@ -92,6 +92,10 @@ struct slot {
  * limit) is received into the thread's own buffer, written with pwrite (then fdatasync for
  * FUA), and only its header and outcome are handed on, for the event loop to reply. Anything
  * else goes the usual way, to be checked and refused by the event loop.
+ * When the file is a memory file (the memory plugin's disk, memory_file.c), the payload is
+ * copied into its mapping instead, and FUA has nothing to do. Not received straight into the
+ * mapping, though that would save a copy: as with nbdkit, a write cut off mid-payload must
+ * leave the disk as it was.
  */
 struct write_target {
   int fd; /* a duplicate, owned by the thread */
@@ -100,6 +104,8 @@ struct write_target {
   uint32_t max_length;
   uint8_t *buffer;
   size_t capacity;
+  /* The memory file that fd is, with a reference held; NULL for other files. */
+  struct memory_file *memory;
 };
 
 /*
@@ -567,6 +573,7 @@ static ssize_t write_to_target(struct reader *r) {
   memcpy(header, r->staging + r->start, HEADER_BYTES);
   r->start += HEADER_BYTES;
   uint32_t length = be32(header + 24);
+  uint64_t offset = be64(header + 16);
   if (length > t->capacity) {
     uint8_t *bigger = realloc(t->buffer, length);
     if (bigger == NULL) return -ENOMEM;
@@ -575,7 +582,11 @@ static ssize_t write_to_target(struct reader *r) {
   }
   ssize_t status = receive_into(r, t->buffer, length);
   if (status <= 0) return status;
-  int err = write_fully(t->fd, t->buffer, length, be64(header + 16));
+  if (t->memory != NULL) {
+    memcpy(t->memory->base + offset, t->buffer, length);
+    return reply_written(r, header);
+  }
+  int err = write_fully(t->fd, t->buffer, length, offset);
   if (err == 0 && (header[5] & FLAG_FUA) && fdatasync(t->fd) == -1) err = errno;
   return err == 0 ? reply_written(r, header) : hand_on_written(r, header, err);
 }
@@ -595,10 +606,21 @@ static ssize_t serve(struct reader *r) {
   }
 }
 
-/* Close the thread's duplicates of the socket and the write target. */
+/* Close the thread's duplicates of the socket and the write target, and let go of its mapping. */
 static void close_sockets(struct reader *r) {
   if (r->sock != -1) close(r->sock);
   if (r->target.fd != -1) close(r->target.fd);
+  if (r->target.memory != NULL) memory_file_unref(r->target.memory);
+}
+
+/* The memory file `fd` is, if it holds all `size` bytes of the export (else pwrite it is). */
+static struct memory_file *memory_file_covering(int fd, uint64_t size) {
+  struct memory_file *f = memory_file_of(fd);
+  if (f != NULL && f->length < size) {
+    memory_file_unref(f);
+    f = NULL;
+  }
+  return f;
 }
 
 static void *reader_thread(void *arg) {
@@ -719,6 +741,7 @@ static napi_value start_request_reader(napi_env env, napi_callback_info info) {
     free(r);
     return throw_errno(env, failed, err);
   }
+  if (file != -1) r->target.memory = memory_file_covering(file, target.size);
   atomic_init(&r->refs, 2);
   pthread_mutex_init(&r->lock, NULL);
   pthread_mutex_init(&r->out.lock, NULL);
