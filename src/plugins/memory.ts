@@ -35,7 +35,7 @@ const createMemoryPlugin: PluginFactory = (host) => {
     config_complete() {
       if (size === undefined) throw new PluginError('you must specify size=<SIZE> on the command line', 'EINVAL');
       disk = openMemoryFile(size) ?? disk;
-      // Views of pages in JavaScript spare a copy; a memory file is read with pread or sendfile.
+      // Views of pages in JavaScript spare a copy; a memory file's replies are sent from its mapping.
       if (disk.views) plugin.pread_view = (_h, count, offset) => disk.views!(count, offset);
     },
     dump_plugin: () => ['allocators=sparse'],

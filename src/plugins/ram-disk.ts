@@ -7,30 +7,19 @@
 import type { ExtentSink } from '../host/plugin.js';
 
 export const PAGE_SIZE = 32768;
-/** What a page never written reads as (never written to itself). */
-export const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
 export interface RamDisk {
   /** Fill all of buf with the bytes at offset. */
   read(buf: Uint8Array, offset: bigint): void;
-  /** The bytes at offset as views (see Plugin.pread_view), valid until the next call; only for memory of our own. */
+  /** The bytes at offset as views (Plugin.pread_view), valid until the next call: JavaScript pages only. */
   views?(count: number, offset: bigint): Uint8Array[];
   write(buf: Uint8Array, offset: bigint): void;
   /** Zero a range, freeing every page that is then entirely zero. */
   zero(length: number, offset: bigint): void;
   /** Report each page piece as data, zero (allocated but zero from here on), or a hole. */
   extents(length: number, offset: bigint, sink: ExtentSink): void;
-  /** A host file holding the disk at the same offsets, for sendfile and the request thread. */
+  /** A file holding the disk at the same offsets, to send read replies from and for the request thread to write. */
   readonly fd: number | undefined;
-}
-
-export function isZero(bytes: Uint8Array): boolean {
-  // memcmp against zeroes, a page at a time, beats any loop in JavaScript.
-  for (let done = 0; done < bytes.length; done += PAGE_SIZE) {
-    const piece = bytes.subarray(done, done + PAGE_SIZE);
-    if (Buffer.compare(piece, ZERO_PAGE.subarray(0, piece.length)) !== 0) return false;
-  }
-  return true;
 }
 
 /** Page index and offset within the page. Offsets past 2^53 take the exact BigInt route. */
