@@ -47,10 +47,12 @@ static void unlink_file_locked(struct memory_file *f) {
 }
 
 void memory_file_unref(struct memory_file *f) {
-  if (atomic_fetch_sub(&f->refs, 1) != 1) return;
+  /* Under the lock memory_file_of takes its reference in, so that it cannot revive a file going. */
   pthread_mutex_lock(&files_lock);
-  unlink_file_locked(f);
+  bool last = atomic_fetch_sub(&f->refs, 1) == 1;
+  if (last) unlink_file_locked(f);
   pthread_mutex_unlock(&files_lock);
+  if (!last) return;
   if (f->base != NULL) munmap(f->base, f->length);
   close(f->fd);
   free(f);
