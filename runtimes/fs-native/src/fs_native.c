@@ -56,6 +56,14 @@ napi_value throw_errno(napi_env env, const char *syscall, int err) {
   return NULL;
 }
 
+bool uint8_array_of(napi_env env, napi_value value, void **data, size_t *length) {
+  napi_typedarray_type type;
+  napi_value arraybuffer;
+  size_t offset;
+  return napi_get_typedarray_info(env, value, &type, length, data, &arraybuffer, &offset) == napi_ok &&
+         type == napi_uint8_array;
+}
+
 /* Arguments: fd (number), then up to two offsets/lengths as bigint. */
 static int get_args(napi_env env, napi_callback_info info, size_t want, int *fd, int64_t *a, int64_t *b) {
   napi_value argv[3];
@@ -240,11 +248,7 @@ static napi_value send_reply(napi_env env, napi_callback_info info) {
 
 /* A Uint8Array argument as an iovec; false (with a TypeError thrown) if it is not one. */
 static bool uint8_array_iovec(napi_env env, napi_value value, struct iovec *part) {
-  napi_typedarray_type type;
-  napi_value arraybuffer;
-  size_t offset;
-  if (napi_get_typedarray_info(env, value, &type, &part->iov_len, &part->iov_base, &arraybuffer, &offset) != napi_ok ||
-      type != napi_uint8_array) {
+  if (!uint8_array_of(env, value, &part->iov_base, &part->iov_len)) {
     napi_throw_type_error(env, NULL, "expected (socketFd, header: Uint8Array, parts: Uint8Array[])");
     return false;
   }
@@ -325,14 +329,11 @@ static napi_value receive_within(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   int sock;
   uint32_t spin_micros, timeout_micros;
-  napi_typedarray_type type;
-  napi_value arraybuffer;
-  size_t length, offset;
+  size_t length;
   void *data;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
-      napi_get_value_int32(env, argv[0], &sock) != napi_ok ||
-      napi_get_typedarray_info(env, argv[1], &type, &length, &data, &arraybuffer, &offset) != napi_ok ||
-      type != napi_uint8_array || napi_get_value_uint32(env, argv[2], &spin_micros) != napi_ok ||
+      napi_get_value_int32(env, argv[0], &sock) != napi_ok || !uint8_array_of(env, argv[1], &data, &length) ||
+      napi_get_value_uint32(env, argv[2], &spin_micros) != napi_ok ||
       napi_get_value_uint32(env, argv[3], &timeout_micros) != napi_ok) {
     napi_throw_type_error(env, NULL, "expected (socketFd, buffer: Uint8Array, spinMicros, timeoutMicros)");
     return NULL;
@@ -349,14 +350,14 @@ static napi_value receive_within(napi_env env, napi_callback_info info) {
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
-    { "punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_default, NULL },
-    { "zeroRange", NULL, zero_range, NULL, NULL, NULL, napi_default, NULL },
-    { "seekData", NULL, seek_data, NULL, NULL, NULL, napi_default, NULL },
-    { "seekHole", NULL, seek_hole, NULL, NULL, NULL, napi_default, NULL },
-    { "setSendBuffer", NULL, set_send_buffer, NULL, NULL, NULL, napi_default, NULL },
-    { "sendReply", NULL, send_reply, NULL, NULL, NULL, napi_default, NULL },
-    { "sendBuffers", NULL, send_buffers, NULL, NULL, NULL, napi_default, NULL },
-    { "receiveWithin", NULL, receive_within, NULL, NULL, NULL, napi_default, NULL },
+    EXPORTED_FUNCTION("punchHole", punch_hole),
+    EXPORTED_FUNCTION("zeroRange", zero_range),
+    EXPORTED_FUNCTION("seekData", seek_data),
+    EXPORTED_FUNCTION("seekHole", seek_hole),
+    EXPORTED_FUNCTION("setSendBuffer", set_send_buffer),
+    EXPORTED_FUNCTION("sendReply", send_reply),
+    EXPORTED_FUNCTION("sendBuffers", send_buffers),
+    EXPORTED_FUNCTION("receiveWithin", receive_within),
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   request_reader_init(env, exports);

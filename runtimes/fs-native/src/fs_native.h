@@ -3,6 +3,7 @@
 #define FS_NATIVE_H
 #include <node_api.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -11,6 +12,10 @@
 const char *errno_code(int err);
 /* Throw an Error for errno from `syscall`; returns NULL for the caller to return. */
 napi_value throw_errno(napi_env env, const char *syscall, int err);
+/* The memory of a Uint8Array (a Buffer is one) in `value`; false, throwing nothing, if it is not one. */
+bool uint8_array_of(napi_env env, napi_value value, void **data, size_t *length);
+/* One function of the exports, for napi_define_properties. */
+#define EXPORTED_FUNCTION(name, function) { name, NULL, function, NULL, NULL, NULL, napi_default, NULL }
 /*
  * sendmsg the parts in order on a non-blocking socket until all have left or the socket is full;
  * *sent counts the bytes that left. Returns 0, or the errno of a failure.
@@ -26,11 +31,9 @@ struct memory_file {
   /* NULL when the file is empty. */
   uint8_t *base;
   uint64_t length;
-  dev_t dev;
-  ino_t ino;
   struct memory_file *next;
 };
-/* The memory file that `fd` is (or a duplicate of), with a reference taken; NULL if none. */
+/* The memory file whose own descriptor is `fd` (not a duplicate), with a reference taken; NULL if none. */
 struct memory_file *memory_file_of(int fd);
 void memory_file_unref(struct memory_file *f);
 /*

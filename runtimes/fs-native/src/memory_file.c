@@ -14,7 +14,7 @@
  * (fallocate) frees them, and reading a hole with pread allocates nothing. Pages written
  * through the mapping count in the process's RSS, as a native server's heap pages do.
  *
- * The request reader finds the mapping of a write target by the file's identity
+ * The request reader and sendReply find the mapping from the file's own descriptor
  * (memory_file_of), so the plugin only ever hands out a descriptor, as the file plugin does.
  */
 #define _GNU_SOURCE
@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -59,11 +58,10 @@ void memory_file_unref(struct memory_file *f) {
 }
 
 struct memory_file *memory_file_of(int fd) {
-  struct stat st;
-  if (fstat(fd, &st) == -1) return NULL;
   pthread_mutex_lock(&files_lock);
   struct memory_file *found = files;
-  while (found != NULL && !(found->dev == st.st_dev && found->ino == st.st_ino)) found = found->next;
+  /* A file keeps its descriptor open until it is freed, so no other file can have that number. */
+  while (found != NULL && found->fd != fd) found = found->next;
   if (found != NULL) atomic_fetch_add(&found->refs, 1);
   pthread_mutex_unlock(&files_lock);
   return found;
@@ -193,11 +191,9 @@ static napi_value create_memory_file(napi_env env, napi_callback_info info) {
   struct memory_file *f = calloc(1, sizeof *f);
   if (f == NULL) return throw_errno(env, "calloc", ENOMEM);
   const char *failed = NULL;
-  struct stat st;
   f->fd = memfd_create(name, MFD_CLOEXEC);
   if (f->fd == -1) failed = "memfd_create";
   else if (ftruncate(f->fd, (off_t)size) == -1) failed = "ftruncate";
-  else if (fstat(f->fd, &st) == -1) failed = "fstat";
   else if (size > 0 && (f->base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0)) == MAP_FAILED) {
     f->base = NULL;
     failed = "mmap";
@@ -215,8 +211,6 @@ static napi_value create_memory_file(napi_env env, napi_callback_info info) {
     return throw_errno(env, failed, err);
   }
   f->length = size;
-  f->dev = st.st_dev;
-  f->ino = st.st_ino;
   atomic_init(&f->refs, 1);
   if (napi_create_external(env, f, finalize_memory_file, NULL, &handle) != napi_ok) {
     memory_file_unref(f);
@@ -270,9 +264,8 @@ static uint8_t page_state(struct memory_file *f, const bool *holds, uint64_t sta
  * zero from offset (the first) or its start (the others) to its end, else PAGE_DATA.
  */
 static napi_value memory_file_pages(napi_env env, napi_callback_info info) {
-  napi_value argv[4], arraybuffer;
-  size_t argc = 4, count, byte_offset;
-  napi_typedarray_type type;
+  napi_value argv[4];
+  size_t argc = 4, count;
   uint8_t *states;
   struct memory_file *f;
   uint64_t offset;
@@ -283,8 +276,7 @@ static napi_value memory_file_pages(napi_env env, napi_callback_info info) {
       napi_get_value_bigint_uint64(env, argv[1], &offset, &lossless) != napi_ok || !lossless ||
       napi_get_value_uint32(env, argv[2], &page_size) != napi_ok || page_size == 0 ||
       page_size % KERNEL_PAGE != 0 || page_size / KERNEL_PAGE > WINDOW_PAGES ||
-      napi_get_typedarray_info(env, argv[3], &type, &count, (void **)&states, &arraybuffer, &byte_offset) != napi_ok ||
-      type != napi_uint8_array) {
+      !uint8_array_of(env, argv[3], (void **)&states, &count)) {
     napi_throw_type_error(env, NULL, "expected (file, offset: bigint, pageSize, states: Uint8Array)");
     return NULL;
   }
@@ -314,18 +306,16 @@ static napi_value memory_file_pages(napi_env env, napi_callback_info info) {
  * through the mapping (so that the pages count in RSS as those the request reader writes do).
  */
 static napi_value write_memory_file(napi_env env, napi_callback_info info) {
-  napi_value argv[3], arraybuffer;
-  size_t argc = 3, length, byte_offset;
-  napi_typedarray_type type;
+  napi_value argv[3];
+  size_t argc = 3, length;
   void *data;
   struct memory_file *f;
   uint64_t offset;
   bool lossless;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
       napi_get_value_external(env, argv[0], (void **)&f) != napi_ok ||
-      napi_get_typedarray_info(env, argv[1], &type, &length, &data, &arraybuffer, &byte_offset) != napi_ok ||
-      type != napi_uint8_array || napi_get_value_bigint_uint64(env, argv[2], &offset, &lossless) != napi_ok ||
-      !lossless) {
+      !uint8_array_of(env, argv[1], &data, &length) ||
+      napi_get_value_bigint_uint64(env, argv[2], &offset, &lossless) != napi_ok || !lossless) {
     napi_throw_type_error(env, NULL, "expected (file, data: Uint8Array, offset: bigint)");
     return NULL;
   }
@@ -336,9 +326,9 @@ static napi_value write_memory_file(napi_env env, napi_callback_info info) {
 
 void memory_file_init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
-    { "createMemoryFile", NULL, create_memory_file, NULL, NULL, NULL, napi_default, NULL },
-    { "writeMemoryFile", NULL, write_memory_file, NULL, NULL, NULL, napi_default, NULL },
-    { "memoryFilePages", NULL, memory_file_pages, NULL, NULL, NULL, napi_default, NULL },
+    EXPORTED_FUNCTION("createMemoryFile", create_memory_file),
+    EXPORTED_FUNCTION("writeMemoryFile", write_memory_file),
+    EXPORTED_FUNCTION("memoryFilePages", memory_file_pages),
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
 }

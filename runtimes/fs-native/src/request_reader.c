@@ -807,12 +807,10 @@ static napi_value resume_request_reader(napi_env env, napi_callback_info info) {
 static napi_value lend_request_buffer(napi_env env, napi_callback_info info) {
   napi_value buffer, result;
   struct reader *r = get_reader(env, info, &buffer);
-  napi_typedarray_type type;
-  napi_value arraybuffer;
-  size_t length, offset;
+  size_t length;
   void *data;
   if (r == NULL) return NULL;
-  if (napi_get_typedarray_info(env, buffer, &type, &length, &data, &arraybuffer, &offset) != napi_ok || type != napi_uint8_array) {
+  if (!uint8_array_of(env, buffer, &data, &length)) {
     napi_throw_type_error(env, NULL, "expected (reader, buffer: Uint8Array)");
     return NULL;
   }
@@ -900,15 +898,15 @@ static napi_value stop_request_reader(napi_env env, napi_callback_info info) {
 
 void request_reader_init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
-    { "startRequestReader", NULL, start_request_reader, NULL, NULL, NULL, napi_default, NULL },
-    { "pauseRequestReader", NULL, pause_request_reader, NULL, NULL, NULL, napi_default, NULL },
-    { "resumeRequestReader", NULL, resume_request_reader, NULL, NULL, NULL, napi_default, NULL },
-    { "stopRequestReader", NULL, stop_request_reader, NULL, NULL, NULL, napi_default, NULL },
-    { "lendRequestBuffer", NULL, lend_request_buffer, NULL, NULL, NULL, napi_default, NULL },
-    { "returnRequestBuffer", NULL, return_request_buffer, NULL, NULL, NULL, napi_default, NULL },
-    { "takeWrittenRequests", NULL, take_written_requests, NULL, NULL, NULL, napi_default, NULL },
-    { "claimReplyOutput", NULL, claim_reply_output, NULL, NULL, NULL, napi_default, NULL },
-    { "releaseReplyOutput", NULL, release_reply_output, NULL, NULL, NULL, napi_default, NULL },
+    EXPORTED_FUNCTION("startRequestReader", start_request_reader),
+    EXPORTED_FUNCTION("pauseRequestReader", pause_request_reader),
+    EXPORTED_FUNCTION("resumeRequestReader", resume_request_reader),
+    EXPORTED_FUNCTION("stopRequestReader", stop_request_reader),
+    EXPORTED_FUNCTION("lendRequestBuffer", lend_request_buffer),
+    EXPORTED_FUNCTION("returnRequestBuffer", return_request_buffer),
+    EXPORTED_FUNCTION("takeWrittenRequests", take_written_requests),
+    EXPORTED_FUNCTION("claimReplyOutput", claim_reply_output),
+    EXPORTED_FUNCTION("releaseReplyOutput", release_reply_output),
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
 }
