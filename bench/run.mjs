@@ -167,9 +167,12 @@ function peakMiB(pid) {
   }
 }
 
-/** The command line of a server: native nbdkit or nbdkit-ts, same arguments. */
+/**
+ * The command line of a server: native nbdkit or nbdkit-ts, same arguments. nbdkit-ts runs as
+ * its users run it, by its #! line (which spares Node's start the NODE_EXTRA_CA_CERTS load).
+ */
 function serverArgv(impl, extra) {
-  return impl === 'native' ? ['nbdkit', ...extra] : [process.execPath, CLI, ...extra];
+  return impl === 'native' ? ['nbdkit', ...extra] : [CLI, ...extra];
 }
 
 /** True when something listens on the Unix socket (the probe connection is closed at once). */

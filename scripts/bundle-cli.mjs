@@ -2,7 +2,7 @@
 // loaded plugin, replacing dist/cli.js. Node's ES module loader spends ~0.6 ms on each of the
 // ~40 modules otherwise: start-up to the first answer, Tcl 0.156 -> 0.145 s, Lua 0.135 -> 0.123
 // s. dist/ keeps tsc's separate modules for the library entry point (dist/index.js).
-import { rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 // Chunks of an earlier build have other hashes; tsc's source map is for the module replaced.
@@ -23,3 +23,7 @@ await build({
   allowOverwrite: true,
   logLevel: 'warning',
 });
+
+// Runnable as it is, with its #! line, as npm's bin link runs it (the line matters: see
+// src/host/node-start.ts).
+chmodSync('dist/cli.js', 0o755);

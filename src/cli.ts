@@ -1,5 +1,9 @@
-#!/usr/bin/env node
-/** The nbdkit-ts command. */
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS NBDKIT_TS_NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node
+/**
+ * The nbdkit-ts command. The `#!` line starts Node without NODE_EXTRA_CA_CERTS, which it would
+ * otherwise load at start for nothing (see host/node-start.ts); the value is restored below.
+ */
+import { restoreExtraCaCerts } from './host/node-start.js';
 import { main } from './host/server.js';
 
 /**
@@ -12,6 +16,7 @@ function exitWith(status: number): never {
   process.exit(status);
 }
 
+restoreExtraCaCerts();
 main(process.argv.slice(2)).then(exitWith, (error: unknown) => {
   process.stderr.write(`nbdkit-ts: error: ${error instanceof Error ? error.stack : String(error)}\n`);
   exitWith(1);

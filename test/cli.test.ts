@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, runNbdkitTs } from './helpers/server.js';
+import { CLI, CLIENT_ENV, run, runNbdkitTs } from './helpers/server.js';
 
 let work: string;
 beforeAll(() => {
@@ -72,6 +72,44 @@ describe('captive mode and the background', () => {
     };
     for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
     expect(alive()).toBe(false);
+  });
+});
+
+describe('the command started by its #! line', () => {
+  // A file that does not exist: a Node that tried to load it would warn on stderr.
+  const extraCerts = join('/nonexistent', 'extra certs.pem');
+  const environOf = (pid: number): string[] => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+
+  it('starts Node without NODE_EXTRA_CA_CERTS and gives --run the caller\'s value back', async () => {
+    const env = { ...CLIENT_ENV, NODE_EXTRA_CA_CERTS: extraCerts };
+    // $PPID of the --run shell is the server; its environ is what Node started with.
+    const script = 'tr "\\0" "\\n" < /proc/$PPID/environ | grep -c "^NODE_EXTRA_CA_CERTS=";' + ' printf "%s|%s" "$NODE_EXTRA_CA_CERTS" "${NBDKIT_TS_NODE_EXTRA_CA_CERTS-unset}"';
+    const result = await run(CLI, ['memory', '1M', '--run', script], { env });
+    expect(result.stderr).not.toMatch(/extra certs/i);
+    expect(result.stdout.toString()).toBe(`0\n${extraCerts}|unset`);
+  });
+
+  it('leaves an unset NODE_EXTRA_CA_CERTS unset', async () => {
+    const { NODE_EXTRA_CA_CERTS: _dropped, ...env } = CLIENT_ENV;
+    const result = await run(CLI, ['memory', '1M', '--run', 'printf "%s|%s" "${NODE_EXTRA_CA_CERTS-unset}" "${NBDKIT_TS_NODE_EXTRA_CA_CERTS-unset}"'], { env });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.toString()).toBe('unset|unset');
+  });
+
+  it('starts the background server the same way', async () => {
+    const socket = join(work, 'bg-env.sock');
+    const pidFile = join(work, 'bg-env.pid');
+    const env = { ...CLIENT_ENV, NODE_EXTRA_CA_CERTS: extraCerts };
+    const start = await runNbdkitTs(['-P', pidFile, '-U', socket, 'memory', '1M'], { env, timeoutMs: 20_000 });
+    expect(start.code, start.stderr).toBe(0);
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    try {
+      const environ = environOf(pid);
+      expect(environ.filter((entry) => entry.startsWith('NODE_EXTRA_CA_CERTS='))).toEqual([]);
+      expect(environ).toContain(`NBDKIT_TS_NODE_EXTRA_CA_CERTS=${extraCerts}`);
+    } finally {
+      process.kill(pid, 'SIGTERM');
+    }
   });
 });
 

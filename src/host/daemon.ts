@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { writeSync, closeSync } from 'node:fs';
+import { withExtraCaCertsSaved } from './node-start.js';
 
 const READY_FD_VARIABLE = 'NBDKIT_TS_READY_FD';
 
@@ -32,7 +33,8 @@ export function daemonize(argv: string[], verbose: boolean): Promise<number> {
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1], '-f', ...argv], {
       detached: true,
       stdio: ['ignore', 'ignore', verbose ? 'inherit' : 'pipe', 'pipe'],
-      env: { ...process.env, [READY_FD_VARIABLE]: '3' },
+      // The child skips Node's certificate loading as the command's #! line does.
+      env: { ...withExtraCaCertsSaved(process.env), [READY_FD_VARIABLE]: '3' },
     });
     child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
     let settled = false;
