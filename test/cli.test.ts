@@ -83,7 +83,9 @@ describe('the command started by its #! line', () => {
   it('starts Node without NODE_EXTRA_CA_CERTS and gives --run the caller\'s value back', async () => {
     const env = { ...CLIENT_ENV, NODE_EXTRA_CA_CERTS: extraCerts };
     // $PPID of the --run shell is the server; its environ is what Node started with.
-    const script = 'tr "\\0" "\\n" < /proc/$PPID/environ | grep -c "^NODE_EXTRA_CA_CERTS=";' + ' printf "%s|%s" "$NODE_EXTRA_CA_CERTS" "${NBDKIT_TS_NODE_EXTRA_CA_CERTS-unset}"';
+    const script =
+      'tr "\\0" "\\n" < /proc/$PPID/environ | grep -c "^NODE_EXTRA_CA_CERTS=";' +
+      'printf "%s|%s" "$NODE_EXTRA_CA_CERTS" "${NBDKIT_TS_NODE_EXTRA_CA_CERTS-unset}"';
     const result = await run(CLI, ['memory', '1M', '--run', script], { env });
     expect(result.stderr).not.toMatch(/extra certs/i);
     expect(result.stdout.toString()).toBe(`0\n${extraCerts}|unset`);
