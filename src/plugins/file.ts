@@ -8,11 +8,12 @@
  * the fs-native addon was built; without it the backend's defaults apply (no trim, zero by
  * writing zeroes, extents all data).
  */
-import { close, fdatasync, fstat, open, read, readSync, write, writeSync } from 'node:fs';
+import { close, fdatasync, fstat, open, read, write, writeSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { promisify } from 'node:util';
 import { CacheMode, Flag, FuaMode, type Plugin, type PluginFactory, PluginError, ThreadModel } from '../host/plugin.js';
 import { SparseFile, sparseSupported } from './file-sparse.js';
+import { readFullySync } from './read-fully.js';
 
 const fstatAsync = promisify(fstat);
 const fdatasyncAsync = promisify(fdatasync);
@@ -34,18 +35,6 @@ interface FileHandle {
  * Larger requests stay on the pool so that one of them never stalls the loop for long.
  */
 const SYNC_IO_MAX = 256 * 1024;
-
-function readFullySync(fd: number, buf: Uint8Array, position: bigint): void {
-  let done = 0;
-  while (done < buf.length) {
-    const n = readSync(fd, buf, done, buf.length - done, position + BigInt(done));
-    if (n === 0) {
-      buf.fill(0, done);
-      return;
-    }
-    done += n;
-  }
-}
 
 function readFully(fd: number, buf: Uint8Array, position: bigint): Promise<void> | void {
   if (buf.length <= SYNC_IO_MAX) return readFullySync(fd, buf, position);

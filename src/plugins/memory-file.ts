@@ -9,11 +9,11 @@
  * (ram-disk.ts). So a 32 KiB page counts as allocated when any part of it holds file data, and a
  * zero that leaves a page all zero punches out the whole page.
  */
-import { readSync } from 'node:fs';
 import type FsNative from '@nbdkit-ts/fs-native';
 import { fsNative } from '../host/fs-native.js';
 import { ExtentType, type ExtentSink } from '../host/plugin.js';
 import { locate, PAGE_SIZE, type RamDisk } from './ram-disk.js';
+import { readFullySync } from './read-fully.js';
 
 type Native = NonNullable<typeof FsNative>;
 type MemoryFileHandle = ReturnType<Native['createMemoryFile']>['file'];
@@ -51,11 +51,8 @@ export class MemoryFile implements RamDisk {
 
   read(buf: Uint8Array, offset: bigint): void {
     // pread, not the mapping: reading a hole through a shared mapping would allocate a page.
-    for (let done = 0; done < buf.length; ) {
-      const n = readSync(this.fd, buf, done, buf.length - done, offset + BigInt(done));
-      if (n === 0) throw new Error(`memory file ends at ${offset + BigInt(done)}`);
-      done += n;
-    }
+    // (The file is exactly the disk's size, so reads never reach its end.)
+    readFullySync(this.fd, buf, offset);
   }
 
   write(buf: Uint8Array, offset: bigint): void {
