@@ -178,6 +178,34 @@ int send_parts(int sock, struct iovec *parts, size_t count, int64_t *sent) {
 }
 
 /*
+ * Send `header` then `count` bytes of `file` from `offset` (sendfile), as far as the socket takes
+ * them now or the file lasts; *sent counts the bytes that left. 0, or an errno of the call
+ * *syscall names.
+ */
+static int send_file_reply(int sock, int file, struct iovec header, int64_t offset, uint32_t count, int64_t *sent,
+                           const char **syscall) {
+  *syscall = "sendmsg";
+  int err = send_parts(sock, &header, 1, sent);
+  if (err != 0 || (size_t)*sent < header.iov_len) return err;
+  *syscall = "sendfile";
+  off_t position = offset;
+  for (uint32_t data_sent = 0; data_sent < count;) {
+    ssize_t n = sendfile(sock, file, &position, count - data_sent);
+    if (n > 0) {
+      data_sent += n;
+      *sent += n;
+    } else if (n == 0) {
+      break; /* the file ended early: the rest is zeroes, from the spill */
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      break;
+    } else if (errno != EINTR) {
+      return errno;
+    }
+  }
+  return 0;
+}
+
+/*
  * sendReply(socketFd, header, fileFd, offset: bigint, count, spill): one NBD read reply, the
  * header followed by `count` bytes of the file from `offset`, sent without copying the data
  * through JavaScript: with sendfile, or for a memory file (memory_file.c) from its mapping,
@@ -204,32 +232,19 @@ static napi_value send_reply(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "expected (socketFd, header: Buffer, fileFd, offset: bigint, count, spill: Buffer)");
     return NULL;
   }
-  int64_t header_sent = 0;
-  uint32_t data_sent = 0;
+  int64_t sent = 0;
+  const char *syscall = "sendmsg";
   struct iovec header_part = { .iov_base = header, .iov_len = header_length };
   struct memory_file *memory = memory_file_of(file);
+  int err;
   if (memory != NULL) {
-    int64_t sent = 0;
-    int err = memory_file_send(memory, sock, header_part, (uint64_t)offset, count, &sent);
+    err = memory_file_send(memory, sock, header_part, (uint64_t)offset, count, &sent);
     memory_file_unref(memory);
-    if (err != 0) return throw_errno_sent(env, "sendmsg", err, sent);
-    header_sent = sent < (int64_t)header_length ? sent : (int64_t)header_length;
-    data_sent = sent - header_sent;
   } else {
-    int err = send_parts(sock, &header_part, 1, &header_sent);
-    if (err != 0) return throw_errno_sent(env, "sendmsg", err, header_sent);
+    err = send_file_reply(sock, file, header_part, offset, count, &sent, &syscall);
   }
-  if (memory == NULL && (size_t)header_sent == header_length) {
-    off_t position = offset;
-    while (data_sent < count) {
-      ssize_t n = sendfile(sock, file, &position, count - data_sent);
-      if (n > 0) data_sent += n;
-      else if (n == 0) break; /* the file ended early: the rest is zeroes, from the spill */
-      else if (errno == EINTR) continue;
-      else if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      else return throw_errno_sent(env, "sendfile", errno, header_sent + data_sent);
-    }
-  }
+  if (err != 0) return throw_errno_sent(env, syscall, err, sent);
+  uint32_t data_sent = sent > (int64_t)header_length ? (uint32_t)(sent - (int64_t)header_length) : 0;
   uint32_t spilled = 0;
   while (data_sent + spilled < count) {
     ssize_t n = pread(file, (char *)spill + spilled, count - data_sent - spilled, offset + data_sent + spilled);
@@ -237,9 +252,9 @@ static napi_value send_reply(napi_env env, napi_callback_info info) {
     else if (n == 0) {
       memset((char *)spill + spilled, 0, count - data_sent - spilled);
       break;
-    } else if (errno != EINTR) return throw_errno_sent(env, "pread", errno, header_sent + data_sent);
+    } else if (errno != EINTR) return throw_errno_sent(env, "pread", errno, sent);
   }
-  napi_create_int64(env, (int64_t)header_sent + data_sent, &result);
+  napi_create_int64(env, sent, &result);
   return result;
 }
 
@@ -359,7 +374,7 @@ static napi_value init(napi_env env, napi_value exports) {
     EXPORTED_FUNCTION("sendBuffers", send_buffers),
     EXPORTED_FUNCTION("receiveWithin", receive_within),
   };
-  napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
+  DEFINE_EXPORTS(env, exports, properties);
   request_reader_init(env, exports);
   memory_file_init(env, exports);
   return exports;

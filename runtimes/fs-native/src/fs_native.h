@@ -16,6 +16,9 @@ napi_value throw_errno(napi_env env, const char *syscall, int err);
 bool uint8_array_of(napi_env env, napi_value value, void **data, size_t *length);
 /* One function of the exports, for napi_define_properties. */
 #define EXPORTED_FUNCTION(name, function) { name, NULL, function, NULL, NULL, NULL, napi_default, NULL }
+/* Add a whole array of EXPORTED_FUNCTIONs to the exports. */
+#define DEFINE_EXPORTS(env, exports, properties) \
+  napi_define_properties(env, exports, sizeof(properties) / sizeof((properties)[0]), properties)
 /*
  * sendmsg the parts in order on a non-blocking socket until all have left or the socket is full;
  * *sent counts the bytes that left. Returns 0, or the errno of a failure.

@@ -330,5 +330,5 @@ void memory_file_init(napi_env env, napi_value exports) {
     EXPORTED_FUNCTION("writeMemoryFile", write_memory_file),
     EXPORTED_FUNCTION("memoryFilePages", memory_file_pages),
   };
-  napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
+  DEFINE_EXPORTS(env, exports, properties);
 }

@@ -459,11 +459,16 @@ static ssize_t receive_into(struct reader *r, uint8_t *into, size_t length) {
   return status > 0 ? receive_exactly(r, into + have, length - have) : status;
 }
 
+/* Move the staged header out of staging, into `header`. */
+static void take_header(struct reader *r, uint8_t *header) {
+  memcpy(header, r->staging + r->start, HEADER_BYTES);
+  r->start += HEADER_BYTES;
+}
+
 /* One write request: its header, and its payload in a lent buffer if one is free, in pieces if large. */
 static ssize_t receive_write(struct reader *r) {
   uint8_t header[HEADER_BYTES];
-  memcpy(header, r->staging + r->start, HEADER_BYTES);
-  r->start += HEADER_BYTES;
+  take_header(r, header);
   uint32_t remaining = be32(header + 24);
   size_t header_length = HEADER_BYTES;
   while (remaining > 0) {
@@ -570,8 +575,7 @@ static ssize_t add_written(struct reader *r, const uint8_t *header) {
 static ssize_t write_to_target(struct reader *r) {
   struct write_target *t = &r->target;
   uint8_t header[HEADER_BYTES];
-  memcpy(header, r->staging + r->start, HEADER_BYTES);
-  r->start += HEADER_BYTES;
+  take_header(r, header);
   uint32_t length = be32(header + 24);
   uint64_t offset = be64(header + 16);
   if (length > t->capacity) {
@@ -908,5 +912,5 @@ void request_reader_init(napi_env env, napi_value exports) {
     EXPORTED_FUNCTION("claimReplyOutput", claim_reply_output),
     EXPORTED_FUNCTION("releaseReplyOutput", release_reply_output),
   };
-  napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
+  DEFINE_EXPORTS(env, exports, properties);
 }
