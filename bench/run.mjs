@@ -319,7 +319,10 @@ async function measureWorkload(plugin, workloadName, impls, files, cell, broken)
           slot.error = m.error;
           if (m.fatal) broken[impl] = m.error;
           process.stderr.write(`bench: ${plugin} ${workloadName} ${impl}: ${m.error}\n`);
-        } else if (run > 0) slot.times.push(m.seconds);
+        } else if (run > 0) {
+          slot.times.push(m.seconds);
+          slot.byRun[run] = m.seconds;
+        }
       }
     }
   } finally {
@@ -351,14 +354,14 @@ async function main() {
   makeDisk(files.small, SMALL_SIZE);
   makeDisk(files.target, SIZE);
 
-  /** results[plugin][workload][impl] = { times: [], peaks: [], error } */
+  /** results[plugin][workload][impl] = { times: [], byRun: { run: seconds }, peaks: [], error } */
   const results = {};
   for (const plugin of plugins) {
     results[plugin] = {};
     const broken = {}; // impl -> why the server would not start for this plugin
     for (const workloadName of workloads) {
       const cell = (results[plugin][workloadName] = {});
-      for (const impl of impls) cell[impl] = { times: [], peaks: [] };
+      for (const impl of impls) cell[impl] = { times: [], byRun: {}, peaks: [] };
       await measureWorkload(plugin, workloadName, impls, files, cell, broken);
       const line = impls.map((impl) => `${impl} ${format(cell[impl], 'time')}`).join(', ');
       process.stderr.write(`bench: ${plugin} ${workloadName}: ${line}\n`);
@@ -387,6 +390,19 @@ function ratio(a, b) {
   return Number.isFinite(x) && Number.isFinite(y) && y > 0 ? (x / y).toFixed(2) : 'n/a';
 }
 
+/**
+ * The lowest and highest ratio of single runs, each nbdkit-ts run against the native run next
+ * to it in time (the two take turns): how far one run's ratio can stray on this machine.
+ */
+function pairedRange(tsSlot, nativeSlot) {
+  if (!tsSlot || !nativeSlot) return 'n/a';
+  const ratios = Object.keys(tsSlot.byRun)
+    .filter((run) => run in nativeSlot.byRun && nativeSlot.byRun[run] > 0)
+    .map((run) => tsSlot.byRun[run] / nativeSlot.byRun[run]);
+  if (ratios.length < 2) return 'n/a';
+  return `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`;
+}
+
 function render(results, impls, nativeVersion) {
   const date = new Date().toISOString().replace('T', ' ').slice(0, 16);
   const rows = [];
@@ -397,13 +413,14 @@ function render(results, impls, nativeVersion) {
       const cell = byWorkload[workloadName];
       const ts = format(cell.ts, 'time');
       const native = impls.includes('native') ? format(cell.native, 'time') : 'n/a';
-      rows.push([plugin, WORKLOADS[workloadName].title + ' (s)', ts, native, ratio(ts, native)]);
+      const range = impls.includes('native') ? pairedRange(cell.ts, cell.native) : 'n/a';
+      rows.push([plugin, WORKLOADS[workloadName].title + ' (s)', ts, native, ratio(ts, native), range]);
       for (const impl of impls) peaks[impl].push(...cell[impl].peaks);
     }
     const peakOf = (impl) => (peaks[impl].length ? Math.max(...peaks[impl]).toFixed(0) : 'n/a');
-    rows.push([plugin, 'peak memory (MiB RSS)', peakOf('ts'), impls.includes('native') ? peakOf('native') : 'n/a', ratio(peakOf('ts'), peakOf('native'))]);
+    rows.push([plugin, 'peak memory (MiB RSS)', peakOf('ts'), impls.includes('native') ? peakOf('native') : 'n/a', ratio(peakOf('ts'), peakOf('native')), '']);
   }
-  const head = ['plugin', 'workload', 'nbdkit-ts', 'native', 'ratio'];
+  const head = ['plugin', 'workload', 'nbdkit-ts', 'native', 'ratio', 'run ratios'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells) => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
   const rule = `|${widths.map((w, i) => (i < 2 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
@@ -412,7 +429,8 @@ function render(results, impls, nativeVersion) {
       `native ${nativeVersion ?? 'not measured'}.`,
     `nbdcopy over a Unix socket; ${SIZE / MiB} MiB disk (${SMALL_SIZE / MiB} MiB for one at a time); ` +
       `median of ${RUNS} runs after a warm-up, ${COLD ? 'a fresh server for every run' : 'one server per workload'}; ` +
-      'ratio = nbdkit-ts / native (under 1.00: nbdkit-ts is faster).',
+      'ratio = nbdkit-ts / native (under 1.00: nbdkit-ts is faster); run ratios = the lowest and highest ' +
+      'ratio of one nbdkit-ts run to the native run beside it.',
     '',
     line(head),
     rule,
