@@ -204,6 +204,38 @@ describe('transmission', () => {
     client.end();
   });
 
+  it('zero-length requests are refused as native nbdkit refuses them, and the connection goes on', async () => {
+    /** The error of each zero-length command at the start and at the end of a 1 MiB disk. */
+    const errors = async (socket: string): Promise<number[]> => {
+      const client = await RawClient.connect(socket);
+      await client.handshake();
+      // A large write first: nbdkit-ts's request thread then does the writes it may itself.
+      client.sendRequest(NBD_CMD.WRITE, 0n, 262144, { cookie: 1n, payload: Buffer.alloc(262144, 3) });
+      expect((await client.readSimpleReply()).error).toBe(0);
+      const found: number[] = [];
+      for (const offset of [0n, 1048576n]) {
+        for (const command of [NBD_CMD.READ, NBD_CMD.WRITE, NBD_CMD.TRIM, NBD_CMD.WRITE_ZEROES, NBD_CMD.CACHE]) {
+          client.sendRequest(command, offset, 0, { cookie: BigInt(command) });
+          const reply = await client.readSimpleReply();
+          expect(reply.cookie).toBe(BigInt(command));
+          found.push(reply.error);
+        }
+      }
+      client.sendRequest(NBD_CMD.READ, 0n, 4, { cookie: 9n });
+      expect((await client.readSimpleReply(4)).error).toBe(0);
+      client.end();
+      return found;
+    };
+    const native = await startServer(['memory', '1M'], { native: true });
+    try {
+      const expected = await errors(native.socket);
+      expect(expected).not.toContain(0);
+      expect(await errors(server.socket)).toEqual(expected);
+    } finally {
+      await native.stop();
+    }
+  });
+
   it('an oversized write gets an error and its payload is discarded as it streams', async () => {
     const client = await RawClient.connect(bigServer.socket);
     await client.handshake();

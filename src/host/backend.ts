@@ -380,7 +380,8 @@ export class ExportContext {
       case Command.TRIM:
       case Command.WRITE_ZEROES:
       case Command.BLOCK_STATUS:
-        if (offset > this.size || BigInt(count) > this.size - offset) {
+        // A zero-length range counts as out of range, as in nbdkit's backend_valid_range.
+        if (count === 0 || offset > this.size || BigInt(count) > this.size - offset) {
           const errno = command === Command.WRITE || command === Command.WRITE_ZEROES ? 'ENOSPC' : 'EINVAL';
           return refuse(command, errno, (name) => `${name}: offset and count are out of range: offset=${offset} count=${count}`);
         }
