@@ -236,6 +236,28 @@ describe('transmission', () => {
     }
   });
 
+  it('FAST_ZERO where fast zeroes were not advertised: EINVAL, and nothing is zeroed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nbdkit-ts-fast-zero-'));
+    const path = join(dir, 'disk.img');
+    writeFileSync(path, Buffer.alloc(65536, 0x5a));
+    const fileServer = await startServer(['file', path]);
+    const NBD_FLAG_SEND_FAST_ZERO = 1 << 11;
+    const NBD_CMD_FLAG_FAST_ZERO = 1 << 4;
+    try {
+      const client = await RawClient.connect(fileServer.socket);
+      const { flags } = await client.handshake();
+      expect(flags & NBD_FLAG_SEND_FAST_ZERO).toBe(0);
+      client.sendRequest(NBD_CMD.WRITE_ZEROES, 0n, 4096, { cookie: 5n, flags: NBD_CMD_FLAG_FAST_ZERO });
+      expect(await client.readSimpleReply()).toMatchObject({ cookie: 5n, error: NBD_ERR.EINVAL });
+      client.sendRequest(NBD_CMD.READ, 0n, 4096, { cookie: 6n });
+      expect((await client.readSimpleReply(4096)).data.equals(Buffer.alloc(4096, 0x5a))).toBe(true);
+      client.end();
+    } finally {
+      await fileServer.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('an oversized write gets an error and its payload is discarded as it streams', async () => {
     const client = await RawClient.connect(bigServer.socket);
     await client.handshake();

@@ -399,6 +399,10 @@ export class ExportContext {
     if (flags & CommandFlag.FAST_ZERO && command !== Command.WRITE_ZEROES) {
       return refuse(command, 'EINVAL', () => 'FAST_ZERO flag needs WRITE_ZEROES request');
     }
+    // A slow zero would defeat the flag's purpose (nbdkit 1.32.5 itself aborts here).
+    if (flags & CommandFlag.FAST_ZERO && !(this.eflags & TransmissionFlag.SEND_FAST_ZERO)) {
+      return refuse(command, 'EINVAL', (name) => `${name}: fast zero support was not advertised`);
+    }
     if (flags & CommandFlag.DF) {
       if (command !== Command.READ) return refuse(command, 'EINVAL', () => 'DF flag needs READ request');
       if (!structuredReplies) return refuse(command, 'EINVAL', (name) => `${name}: structured replies was not negotiated`);
