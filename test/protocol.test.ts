@@ -143,6 +143,32 @@ describe('handshake', () => {
     client.end();
   });
 
+  it('a second NBD_OPT_LIST on a connection gets ERR_INVALID, as from native nbdkit', async () => {
+    const replies = async (socket: string): Promise<number[]> => {
+      const client = await RawClient.connect(socket);
+      await client.greet();
+      const types: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        client.sendOption(NBD_OPT.LIST);
+        let reply;
+        do types.push((reply = await client.readOptionReply()).type);
+        while (reply.type === NBD_REP.SERVER);
+      }
+      client.sendOption(NBD_OPT.GO, Buffer.alloc(6));
+      expect((await client.readOptionReply()).type).not.toBeGreaterThanOrEqual(0x80000000);
+      client.end();
+      return types;
+    };
+    const native = await startServer(['memory', '1M'], { native: true });
+    try {
+      const expected = await replies(native.socket);
+      expect(expected).toEqual([NBD_REP.SERVER, NBD_REP.ACK, NBD_REP.ERR_INVALID]);
+      expect(await replies(server.socket)).toEqual(expected);
+    } finally {
+      await native.stop();
+    }
+  });
+
   it('rejects a malformed NBD_OPT_GO with ERR_INVALID and stays in negotiation', async () => {
     const client = await RawClient.connect(server.socket);
     await client.greet();

@@ -82,6 +82,8 @@ function lengthPrefixed(data: Buffer, at: number): { text: string; next: number 
 
 export class Handshake {
   private structuredReplies = false;
+  /** The export list goes out once per connection; nbdkit refuses a repeat with ERR_INVALID. */
+  private listSent = false;
   private baseAllocation = false;
   private metaContextExport: string | undefined;
 
@@ -214,6 +216,11 @@ export class Handshake {
       this.io.write(optionReply(Option.LIST, OptionReply.ERR_INVALID));
       return;
     }
+    if (this.listSent) {
+      logDebug('newstyle negotiation: NBD_OPT_LIST: export list already advertised');
+      this.io.write(optionReply(Option.LIST, OptionReply.ERR_INVALID));
+      return;
+    }
     let exports;
     try {
       exports = await this.backend.listExports(this.backend.readonly, this.io.tls);
@@ -231,6 +238,7 @@ export class Handshake {
       this.io.write(optionReply(Option.LIST, OptionReply.SERVER, payload));
     }
     this.io.write(optionReply(Option.LIST, OptionReply.ACK));
+    this.listSent = true;
   }
 
   private async startTls(length: number): Promise<void> {
