@@ -106,7 +106,8 @@ export const MAX_OPTIONS = 32;
 /** Export names and other strings are limited to 4096 bytes by the specification. */
 export const MAX_STRING = 4096;
 
+/** A command's name as nbdkit logs it (name_of_nbd_cmd): NBD_CMD_READ, ... */
 export function commandName(command: number): string {
-  for (const [name, value] of Object.entries(Command)) if (value === command) return name.toLowerCase();
+  for (const [name, value] of Object.entries(Command)) if (value === command) return `NBD_CMD_${name}`;
   return `unknown command ${command}`;
 }
