@@ -186,30 +186,37 @@ async function storm(socket: string, seed: number, sessions: number): Promise<vo
     const payload = Math.min(pick([length, below(length + 1), 0]), 2 << 20);
     return Buffer.concat([head, Buffer.alloc(payload, below(256))]);
   };
-  const session = async (): Promise<void> => {
-    const client = await RawClient.connect(socket);
-    const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, below(3)));
-    client.write(u32(below(4) === 0 ? below(2 ** 31) : 1));
+  /** One connection's bytes, with pauses (milliseconds) between them, drawn before any is sent. */
+  const plan = (): (Buffer | number)[] => {
+    const steps: (Buffer | number)[] = [u32(below(4) === 0 ? below(2 ** 31) : 1)];
     for (let i = below(4); i > 0; i--) {
       const data = Buffer.alloc(below(48), below(256));
-      client.write(option(pick([1, 2, 3, 5, 6, 7, 8, 9, 10, below(100)]), data, below(20) === 0 ? below(2 ** 31) : data.length));
+      steps.push(option(pick([1, 2, 3, 5, 6, 7, 8, 9, 10, below(100)]), data, below(20) === 0 ? below(2 ** 31) : data.length));
     }
     if (below(10) > 0) {
-      if (below(2)) client.write(option(NBD_OPT.STRUCTURED_REPLY, Buffer.alloc(0)));
-      client.write(option(NBD_OPT.GO, Buffer.alloc(6)));
+      if (below(2)) steps.push(option(NBD_OPT.STRUCTURED_REPLY, Buffer.alloc(0)));
+      steps.push(option(NBD_OPT.GO, Buffer.alloc(6)));
       for (let i = below(30); i > 0; i--) {
-        client.write(request());
-        if (below(8) === 0) await pause();
+        steps.push(request());
+        if (below(8) === 0) steps.push(below(3));
       }
     } else {
-      client.write(Buffer.alloc(below(200), below(256)));
+      steps.push(Buffer.alloc(below(200), below(256)));
     }
-    await new Promise((resolve) => setTimeout(resolve, below(20)));
+    steps.push(below(20));
+    return steps;
+  };
+  const play = async (steps: (Buffer | number)[]): Promise<void> => {
+    const client = await RawClient.connect(socket);
+    for (const step of steps) {
+      if (typeof step === 'number') await new Promise((resolve) => setTimeout(resolve, step));
+      else client.write(step);
+    }
     client.end();
   };
   for (let done = 0; done < sessions; ) {
     const together = Math.min(1 + below(3), sessions - done);
-    await Promise.all(Array.from({ length: together }, session));
+    await Promise.all(Array.from({ length: together }, plan).map(play));
     done += together;
   }
 }
