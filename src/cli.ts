@@ -7,9 +7,9 @@ import { restoreExtraCaCerts } from './host/node-start.js';
 import { main } from './host/server.js';
 
 /**
- * Exit with `status`. The server's signal handlers are gone by now; without a handler a SIGTERM
- * arriving while Node tears down (joining its compiler and I/O threads takes milliseconds)
- * would kill the process and lose the exit status, so from here on signals are ignored.
+ * Exit with `status`. A server leaves its signal handlers installed (exitsAfter); on the other
+ * paths to here signals are ignored from now on too, so that one arriving while Node tears down
+ * cannot kill the process and lose the exit status.
  */
 function exitWith(status: number): never {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined);
@@ -17,7 +17,7 @@ function exitWith(status: number): never {
 }
 
 restoreExtraCaCerts();
-main(process.argv.slice(2)).then(exitWith, (error: unknown) => {
+main(process.argv.slice(2), { exitsAfter: true }).then(exitWith, (error: unknown) => {
   process.stderr.write(`nbdkit-ts: error: ${error instanceof Error ? error.stack : String(error)}\n`);
   exitWith(1);
 });

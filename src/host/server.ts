@@ -43,8 +43,19 @@ function makeHost(options: ServerOptions, shutdown: Shutdown): PluginHost {
   };
 }
 
+/** How the caller runs main. */
+export interface MainOptions {
+  /**
+   * The caller ends the process as soon as main resolves (the nbdkit-ts command does). The
+   * server's SIGINT/SIGTERM/SIGHUP handlers then stay installed to the end: removing them
+   * restores the signals' default action, and one arriving between that and the exit would kill
+   * the process and lose its exit status. Embedders leave this off and get their signals back.
+   */
+  exitsAfter?: boolean;
+}
+
 /** Run nbdkit-ts with these arguments; resolves to the exit status. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], mainOptions: MainOptions = {}): Promise<number> {
   let options: ServerOptions;
   try {
     options = parseCommandLine(argv);
@@ -102,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     return usageFailure(error);
   }
-  return serve(options, backend, shutdown, tls);
+  return serve(options, backend, shutdown, tls, mainOptions.exitsAfter ?? false);
 }
 
 /** Report a start-up failure once (the backend has already printed its own) and give status 1. */
@@ -121,6 +132,7 @@ async function serve(
   backend: Backend,
   shutdown: Shutdown,
   tls: TlsConfig | undefined,
+  exitsAfter: boolean,
 ): Promise<number> {
   const clients = new Map<ClientStreams, Promise<void>>();
   const connectionOptions: ConnectionOptions = {
@@ -188,9 +200,11 @@ async function serve(
     await backend.cleanup();
     await backend.unload();
     if (options.pidFile) removeQuietly(options.pidFile);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('SIGHUP', onSignal);
+    if (!exitsAfter) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGHUP', onSignal);
+    }
   }
   return exitStatus;
 }
