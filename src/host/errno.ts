@@ -68,3 +68,14 @@ export function nbdErrorFor(errno: string, structuredReplies: boolean): NbdError
       return NbdError.EINVAL;
   }
 }
+
+/** errno number and strerror-like text of a failed node:fs call. */
+export function describeFsError(e: unknown): { errno: number; text: string } {
+  const err = e as NodeJS.ErrnoException;
+  const errno = typeof err.errno === 'number' ? Math.abs(err.errno) : 5;
+  // node's messages read "ENOENT: no such file or directory, open 'x'"; keep the middle part,
+  // capitalised as the C library's strerror() spells it.
+  const match = /^[A-Z0-9_]+: ([^,]+)/.exec(err.message ?? '');
+  const raw = match ? match[1] : String(err.message ?? e);
+  return { errno, text: raw.charAt(0).toUpperCase() + raw.slice(1) };
+}

@@ -8,9 +8,10 @@
  * the fs-native addon was built; without it the backend's defaults apply (no trim, zero by
  * writing zeroes, extents all data).
  */
-import { close, fdatasync, fstat, open, read, write, writeSync } from 'node:fs';
+import { close, fdatasync, fstat, open, read, realpathSync, write, writeSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { promisify } from 'node:util';
+import { describeFsError } from '../host/errno.js';
 import { CacheMode, Flag, FuaMode, type Plugin, type PluginFactory, PluginError, ThreadModel } from '../host/plugin.js';
 import { SparseFile, sparseSupported } from './file-sparse.js';
 import { readFullySync } from './read-fully.js';
@@ -97,6 +98,15 @@ const sparseCallbacks: Pick<Plugin, 'trim' | 'zero' | 'can_extents' | 'extents'>
   extents: (h, count, offset, flags, sink) => (h as FileHandle).sparse.extents(count, offset, flags, sink),
 };
 
+/** realpath of file=, or the start-up error nbdkit gives for it. */
+function resolveFile(value: string): string {
+  try {
+    return realpathSync(value);
+  } catch (error) {
+    throw new PluginError(`realpath: ${value}: ${describeFsError(error).text}`, (error as NodeJS.ErrnoException).code ?? 'EIO');
+  }
+}
+
 const createFilePlugin: PluginFactory = (host) => {
   let filename: string | undefined;
 
@@ -108,7 +118,9 @@ const createFilePlugin: PluginFactory = (host) => {
     config_help: 'file=<FILENAME>  (required) The filename to serve.',
 
     config(key, value) {
-      if (key === 'file') filename = value;
+      // As nbdkit: the path is resolved now, so a missing file is a start-up error and a
+      // relative one still names the same file once the server has detached.
+      if (key === 'file') filename = resolveFile(value);
       else if (key === 'cache' || key === 'fadvise') host.debug(`file: ${key}=${value} ignored`);
       else throw new PluginError(`unknown parameter '${key}'`, 'EINVAL');
     },

@@ -23,6 +23,7 @@ import {
 import { spawnSync } from 'node:child_process';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describeFsError } from '../../host/errno.js';
 import { IO_PRELUDE } from './io-prelude.js';
 import { isLuaUnwind, LUA_REGISTRYINDEX, LuaType, type LuaState, type LuaVm } from './lua-vm.js';
 import type { ScriptStdout } from './stdout.js';
@@ -41,17 +42,6 @@ interface HostFile {
 const FILE_META = 'FILE*';
 const LINE_CHUNK = 4096;
 const NUMBER_MAX_LEN = 200;
-
-/** errno number and strerror-like text of a failed node:fs call. */
-export function describeFsError(e: unknown): { errno: number; text: string } {
-  const err = e as NodeJS.ErrnoException;
-  const errno = typeof err.errno === 'number' ? Math.abs(err.errno) : 5;
-  // node's messages read "ENOENT: no such file or directory, open 'x'"; keep the middle part,
-  // capitalised as the C library's strerror() spells it.
-  const match = /^[A-Z0-9_]+: ([^,]+)/.exec(err.message ?? '');
-  const raw = match ? match[1] : String(err.message ?? e);
-  return { errno, text: raw.charAt(0).toUpperCase() + raw.slice(1) };
-}
 
 /** C's "%.14g", which Lua's io.write uses for floats. */
 function formatFloat(x: number): string {

@@ -24,7 +24,8 @@ import {
   type PluginHost,
   Flag,
 } from '../../host/plugin.js';
-import { describeFsError, HostIo } from './host-io.js';
+import { describeFsError } from '../../host/errno.js';
+import { HostIo } from './host-io.js';
 import { LUA_REGISTRYINDEX, LuaType, LuaVm } from './lua-vm.js';
 import { CallContext, installNbdkitLibrary } from './nbdkit-library.js';
 import { ScriptStdout } from './stdout.js';
