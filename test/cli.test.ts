@@ -38,6 +38,36 @@ describe('mistakes on the command line', () => {
   }
 });
 
+describe('options as native nbdkit takes them', () => {
+  /** Exit status, and stdout and stderr with each program's name and the socket path taken out. */
+  const outcome = (result: { code: number | null; stdout: Buffer; stderr: string }): string => {
+    const clean = (text: string): string => text.replace(/^nbdkit(-ts)?: (error: )?/gm, '').replace(/socket=\S+/g, 'socket=');
+    return `${result.code} [${clean(result.stdout.toString()).trim()}] [${clean(result.stderr).trim()}]`;
+  };
+  const cases: Array<[string, string[]]> = [
+    ['a file= that does not exist is an error at start', ['file', join('/nonexistent', 'disk.img'), '--run', 'true']],
+    ['-D with a malformed flag', ['-D', 'foo', 'memory', '1M', '--run', 'true']],
+    ['-D NAME.FLAG=N: a warning that it was not used', ['--debug=a.b=1', 'memory', '1M', '--run', 'true']],
+    ['--log=null: no messages, not even errors', ['--log=null', 'file', '/nonexistent', '--run', 'true']],
+    ['--log with an unknown destination', ['--log=bogus', 'memory', '1M', '--run', 'true']],
+    ['--mask-handshake=0: plain newstyle', ['--mask-handshake=0', 'memory', '1M', '--run', 'nbdinfo "$uri" | head -1']],
+    ['--mask-handshake=1: fixed newstyle without NO_ZEROES', ['--mask-handshake=1', 'memory', '1M', '--run', 'nbdinfo --size "$uri"']],
+    ['-n, the default protocol', ['-n', 'memory', '1M', '--run', 'nbdinfo --size "$uri"']],
+    ['-i beside -U is ignored', ['-i', '127.0.0.1', 'memory', '1M', '--run', 'echo "$uri"']],
+  ];
+  for (const [what, args] of cases) {
+    it(`${what}: as nbdkit`, async () => {
+      const [native, ours] = await Promise.all([run('nbdkit', ['-U', '-', ...args]), runNbdkitTs(['-U', '-', ...args])]);
+      expect(outcome(ours)).toBe(outcome(native));
+    });
+  }
+
+  it('-o (oldstyle, not supported) is refused in one line', async () => {
+    const result = await runNbdkitTs(['-o', '-U', '-', 'memory', '1M', '--run', 'true']);
+    expect([result.code, result.stderr]).toEqual([1, 'nbdkit-ts: error: the oldstyle protocol (-o) is not supported\n']);
+  });
+});
+
 describe('captive mode and the background', () => {
   it('--run exits with the command status and sets $uri, $unixsocket, $exportname', async () => {
     const ok = await runNbdkitTs(['memory', '2M', '--run', 'nbdinfo --size "$uri" && test -S "$unixsocket" && test -z "$exportname"']);

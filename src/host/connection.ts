@@ -35,6 +35,8 @@ let nextConnectionId = 0;
 export interface ConnectionOptions {
   noStructuredReplies: boolean;
   noMetaContexts: boolean;
+  /** --mask-handshake: the global handshake flags offered are masked with this. */
+  handshakeMask: number;
   /** TLS settings when --tls is on or require. */
   tls: TlsConfig | undefined;
   /** A client that has not chosen an export after this long is dropped. */
@@ -63,6 +65,7 @@ export async function serveConnection(
   const handshakeOptions: HandshakeOptions = {
     noStructuredReplies: options.noStructuredReplies,
     noMetaContexts: options.noMetaContexts,
+    handshakeMask: options.handshakeMask,
     tlsRequired: tls?.required ?? false,
     startTls: tls
       ? async () => {

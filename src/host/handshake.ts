@@ -36,6 +36,8 @@ export interface HandshakeOptions {
   noStructuredReplies: boolean;
   /** --no-mc: refuse meta contexts, so no block status. */
   noMetaContexts: boolean;
+  /** --mask-handshake: the global handshake flags offered are masked with this. */
+  handshakeMask: number;
   /** STARTTLS support: undefined when TLS is off. Resolves once the connection is upgraded. */
   startTls?: () => Promise<void>;
   /** --tls=require: only STARTTLS and ABORT are allowed before TLS. */
@@ -98,11 +100,13 @@ export class Handshake {
     const greeting = Buffer.allocUnsafe(18);
     greeting.writeBigUInt64BE(NBDMAGIC, 0);
     greeting.writeBigUInt64BE(IHAVEOPT, 8);
-    greeting.writeUInt16BE(HandshakeFlag.FIXED_NEWSTYLE | HandshakeFlag.NO_ZEROES, 16);
+    const offered = (HandshakeFlag.FIXED_NEWSTYLE | HandshakeFlag.NO_ZEROES) & this.options.handshakeMask;
+    greeting.writeUInt16BE(offered, 16);
     this.io.write(greeting);
 
+    // The client may only echo what was offered (the client flags mirror the handshake flags).
     const clientFlags = (await this.io.reader.read(4)).readUInt32BE(0);
-    if (clientFlags & ~(ClientFlag.FIXED_NEWSTYLE | ClientFlag.NO_ZEROES)) {
+    if (clientFlags & ~offered) {
       throw new HandshakeAbort(`client sent unknown flags 0x${clientFlags.toString(16)}`);
     }
     const fixed = (clientFlags & ClientFlag.FIXED_NEWSTYLE) !== 0;

@@ -7,6 +7,8 @@ import { writeSync } from 'node:fs';
 export const PROGRAM = 'nbdkit-ts';
 
 let verbose = false;
+/** --log=null: every message is dropped. */
+let silent = false;
 
 export function setVerbose(on: boolean): void {
   verbose = on;
@@ -16,9 +18,14 @@ export function isVerbose(): boolean {
   return verbose;
 }
 
+export function setLogNull(on: boolean): void {
+  silent = on;
+}
+
 // Synchronous writes keep messages ordered with the exit of the process and never queue
 // unboundedly behind a slow terminal.
 function emit(line: string): void {
+  if (silent) return;
   try {
     writeSync(2, line.endsWith('\n') ? line : line + '\n');
   } catch {

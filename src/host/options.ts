@@ -40,6 +40,12 @@ export interface ServerOptions {
   tlsCertificates: string | undefined;
   tlsPsk: string | undefined;
   tlsVerifyPeer: boolean;
+  /** --log=null: no messages at all. */
+  logNull: boolean;
+  /** --mask-handshake: the global handshake flags offered are masked with this. */
+  handshakeMask: number;
+  /** -D NAME.FLAG=N, in command-line order (nbdkit-ts has no debug variables to set). */
+  debugFlags: string[];
 }
 
 export function defaultOptions(): ServerOptions {
@@ -68,6 +74,9 @@ export function defaultOptions(): ServerOptions {
     tlsCertificates: undefined,
     tlsPsk: undefined,
     tlsVerifyPeer: false,
+    logNull: false,
+    handshakeMask: 0xffff,
+    debugFlags: [],
   };
 }
 
@@ -85,6 +94,28 @@ interface OptionSpec {
 function parseThreads(value: string): number {
   if (!/^\d+$/.test(value)) throw new UsageError(`cannot parse number of threads: ${value}`);
   return Number(value);
+}
+
+/** An unsigned number as nbdkit_parse_unsigned reads it: decimal, 0x hexadecimal or 0 octal. */
+function parseUnsigned(what: string, value: string): number {
+  const match = /^\s*(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(value);
+  const n = match ? Number(match[1].startsWith('0') && !/^0[xX]/.test(match[1]) ? parseInt(match[1], 8) : match[1]) : NaN;
+  if (!Number.isSafeInteger(n) || n > 0xffffffff) throw new UsageError(`${what}: could not parse number: "${value}"`);
+  return n;
+}
+
+/** -D NAME.FLAG=N, checked as nbdkit checks it. */
+function parseDebugFlag(value: string): string {
+  const match = /^([^.=]+)\.([^=]+)=(-?\d+|0[xX][0-9a-fA-F]+)$/.exec(value);
+  if (!match) throw new UsageError('-D (Debug Flag) must have the format NAME.FLAG=N');
+  return `${match[1]}.${match[2]}`;
+}
+
+function parseLog(options: ServerOptions, value: string): void {
+  if (value === 'stderr') options.logNull = false;
+  else if (value === 'null') options.logNull = true;
+  else if (value === 'syslog') throw new UsageError('--log=syslog is not supported (use --log=stderr or --log=null)');
+  else throw new UsageError('--log must be "stderr", "syslog" or "null"');
 }
 
 function parseTls(value: string): TlsMode {
@@ -132,10 +163,16 @@ const SPECS: OptionSpec[] = [
   { long: 'no-structured-replies', flag: (o) => (o.noStructuredReplies = true) },
   { long: 'no-mc', flag: (o) => (o.noMetaContexts = true) },
   { long: 'no-meta-contexts', flag: (o) => (o.noMetaContexts = true) },
+  { long: 'log', set: parseLog },
+  { long: 'debug', short: 'D', set: (o, v) => o.debugFlags.push(parseDebugFlag(v)) },
+  { long: 'mask-handshake', set: (o, v) => (o.handshakeMask = parseUnsigned('mask-handshake', v)) },
+  // Newstyle is the only protocol served: -n says what is so anyway.
+  { long: 'newstyle', short: 'n', flag: () => undefined },
   {
-    long: 'log',
-    set: (_o, v) => {
-      if (v !== 'stderr') throw new UsageError(`--log=${v}: only --log=stderr is supported`);
+    long: 'oldstyle',
+    short: 'o',
+    flag: () => {
+      throw new UsageError('the oldstyle protocol (-o) is not supported');
     },
   },
   { long: 'tls', set: (o, v) => (o.tls = parseTls(v)) },
@@ -206,9 +243,8 @@ function checkCombinations(o: ServerOptions): void {
   if (o.single && (o.unixSocket !== undefined || o.port !== undefined || o.ipAddress !== undefined)) {
     throw new UsageError('-s cannot be combined with -U, -p or -i');
   }
-  if (o.unixSocket !== undefined && (o.port !== undefined || o.ipAddress !== undefined)) {
-    throw new UsageError('-U cannot be combined with -p or -i');
-  }
+  // As nbdkit: -i is ignored beside -U.
+  if (o.unixSocket !== undefined && o.port !== undefined) throw new UsageError('-U cannot be combined with -p');
   if (o.single && o.run !== undefined) throw new UsageError('-s cannot be combined with --run');
   if (o.port !== undefined && !/^\d+$/.test(o.port)) throw new UsageError(`invalid port number: ${o.port}`);
 }
@@ -219,7 +255,8 @@ export function isValidConfigKey(key: string): boolean {
 }
 
 export const USAGE = `nbdkit-ts [-e|--exportname EXPORTNAME] [--exit-with-parent] [-f|--foreground] [-i|--ipaddr IPADDR]
-          [--log=stderr] [--no-sr] [--no-mc] [-P|--pidfile PIDFILE]
+          [-D|--debug NAME.FLAG=N] [--log=stderr|null] [--mask-handshake MASK]
+          [-n|--newstyle] [--no-sr] [--no-mc] [-P|--pidfile PIDFILE]
           [-p|--port PORT] [-r|--readonly] [--run CMD] [-s|--single]
           [-t|--threads THREADS] [--tls=off|on|require]
           [--tls-certificates /path/to/certificates] [--tls-psk /path/to/pskfile]

@@ -9,7 +9,7 @@ import { type ClientStreams, type ConnectionOptions, serveConnection } from './c
 import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
 import { listenTcp, listenUnix, type Listening, type SocketReads, stdioStreams } from './listeners.js';
-import { isVerbose, logDebug, logError, logRaw, setVerbose } from './log.js';
+import { isVerbose, logDebug, logError, logRaw, logWarning, setLogNull, setVerbose } from './log.js';
 import { parseCommandLine, type ServerOptions, UsageError } from './options.js';
 import { type Plugin, type PluginHost, ReportedPluginError } from './plugin.js';
 import { configure, instantiate, type ResolvedPlugin, resolvePlugin } from './plugin-loader.js';
@@ -63,6 +63,9 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
     return usageFailure(error);
   }
   setVerbose(options.verbose);
+  setLogNull(options.logNull);
+  // nbdkit-ts has no debug variables for -D to set: say so, as nbdkit does of an unused flag.
+  for (const flag of options.debugFlags) if (!flag.startsWith('nbdkit.')) logWarning(`debug flag -D ${flag} was not used`);
 
   if (options.version) {
     process.stdout.write(versionText());
@@ -138,6 +141,7 @@ async function serve(
   const connectionOptions: ConnectionOptions = {
     noStructuredReplies: options.noStructuredReplies,
     noMetaContexts: options.noMetaContexts,
+    handshakeMask: options.handshakeMask,
     tls,
     handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
     stopping: shutdown.done,
