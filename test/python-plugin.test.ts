@@ -291,6 +291,22 @@ h.flush()
     expect(readFileSync(join(dir, 'opened.log'), 'utf8')).toBe('opened disk.img\nclosed\n');
   });
 
+  // The host's /dev/shm replaces pyodide's own, empty one (where there is one to mount).
+  it.skipIf(!existsSync('/dev/shm'))('serves a disk image kept in /dev/shm', async () => {
+    const dir = mkdtempSync(join('/dev/shm', 'nbdkit-ts-test-'));
+    try {
+      const image = join(dir, 'disk.img');
+      writeFileSync(image, Buffer.alloc(65536, 0x5e));
+      const server = await serve([join(EXAMPLES, 'file.py'), `file=${image}`]);
+      const out = await nbdPython(server.uri, 'print(h.get_size(), h.pread(2, 100))\nh.pwrite(b"shm", 200)\nh.flush()');
+      expect(out).toBe("65536 bytearray(b'^^')\n");
+      await stop(server);
+      expect(readFileSync(image).subarray(200, 203).toString()).toBe('shm');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('serves the API 2 file example to nbdcopy both ways', async () => {
     const image = join(work, 'v2.img');
     const source = join(work, 'v2-source.img');

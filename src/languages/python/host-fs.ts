@@ -4,13 +4,16 @@
  * pyodide's file system is an in-memory one with its own /lib (the standard library), /dev and
  * /proc. Every other top-level directory of the host is mounted at the same path, so that
  * `open("/var/tmp/disk.img")` and relative paths (after a chdir to the server's working
- * directory) reach the real files, and tracebacks can quote the script's source lines.
+ * directory) reach the real files, and tracebacks can quote the script's source lines. So is
+ * the host's /dev/shm (in place of pyodide's empty one): disk images are often kept there.
  */
 import { fdatasyncSync, fsyncSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import type { PyodideAPI } from 'pyodide';
 
 /** pyodide's own directories, which must stay as they are. */
 const RESERVED = new Set(['dev', 'proc', 'sys', 'lib']);
+/** Directories inside those that are the host's all the same. */
+const HOST_SUBDIRECTORIES = ['/dev/shm'];
 
 type FileSystem = PyodideAPI['FS'];
 
@@ -30,7 +33,7 @@ function removeEmptyTree(fs: FileSystem, path: string): boolean {
   return true;
 }
 
-/** Mount the host's top-level directories. Returns the ones that could not be (for debug output). */
+/** Mount the host's top-level directories and /dev/shm. Returns the ones that could not be (for debug output). */
 export function mountHostDirectories(pyodide: PyodideAPI): string[] {
   const skipped: string[] = [];
   let names: string[];
@@ -39,9 +42,8 @@ export function mountHostDirectories(pyodide: PyodideAPI): string[] {
   } catch {
     return ['/'];
   }
-  for (const name of names) {
-    if (RESERVED.has(name)) continue;
-    const path = `/${name}`;
+  const paths = names.filter((name) => !RESERVED.has(name)).map((name) => `/${name}`);
+  for (const path of [...paths, ...HOST_SUBDIRECTORIES]) {
     try {
       // Top-level symlinks (/bin -> usr/bin) are mounted at their target: pyodide wants a real directory.
       const target = realpathSync(path);
