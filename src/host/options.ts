@@ -98,8 +98,11 @@ function parseThreads(value: string): number {
 
 /** An unsigned number as nbdkit_parse_unsigned reads it: decimal, 0x hexadecimal or 0 octal. */
 function parseUnsigned(what: string, value: string): number {
-  const match = /^\s*(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(value);
-  const n = match ? Number(match[1].startsWith('0') && !/^0[xX]/.test(match[1]) ? parseInt(match[1], 8) : match[1]) : NaN;
+  const text = value.trim();
+  let n = NaN;
+  if (/^0[xX][0-9a-fA-F]+$/.test(text)) n = parseInt(text.slice(2), 16);
+  else if (/^0[0-7]*$/.test(text)) n = parseInt(text, 8);
+  else if (/^[1-9][0-9]*$/.test(text)) n = Number(text);
   if (!Number.isSafeInteger(n) || n > 0xffffffff) throw new UsageError(`${what}: could not parse number: "${value}"`);
   return n;
 }

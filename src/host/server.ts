@@ -64,7 +64,8 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
   }
   setVerbose(options.verbose);
   setLogNull(options.logNull);
-  // nbdkit-ts has no debug variables for -D to set: say so, as nbdkit does of an unused flag.
+  // nbdkit-ts has no debug variables for -D to set: say so, as nbdkit does of a flag nothing
+  // uses. Flags for nbdkit's own core (nbdkit.*) pass silently, as they do there.
   for (const flag of options.debugFlags) if (!flag.startsWith('nbdkit.')) logWarning(`debug flag -D ${flag} was not used`);
 
   if (options.version) {
