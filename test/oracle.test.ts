@@ -7,7 +7,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NBD_CMD, NBD_OPT, RawClient, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC } from './helpers/raw-client.js';
+import { NBD_CMD, NBD_OPT, NBD_REP, RawClient, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC } from './helpers/raw-client.js';
 import { seededUniform } from './helpers/random.js';
 import { run, runNbdkitTs, startServer } from './helpers/server.js';
 
@@ -198,7 +198,7 @@ async function replies(socket: string, structured: boolean, requests: RandomRequ
     data.writeUInt32BE(query.length, 8);
     query.copy(data, 12);
     client.sendOption(NBD_OPT.SET_META_CONTEXT, data);
-    while ((await client.readOptionReply()).type !== 1);
+    while ((await client.readOptionReply()).type !== NBD_REP.ACK);
   }
   await client.go('');
   const seen: string[] = [];

@@ -396,12 +396,12 @@ export class ExportContext {
     if (flags & CommandFlag.NO_HOLE && command !== Command.WRITE_ZEROES) {
       return refuse(command, 'EINVAL', () => 'NO_HOLE flag needs WRITE_ZEROES request');
     }
-    if (flags & CommandFlag.FAST_ZERO && command !== Command.WRITE_ZEROES) {
-      return refuse(command, 'EINVAL', () => 'FAST_ZERO flag needs WRITE_ZEROES request');
-    }
-    // A slow zero would defeat the flag's purpose (nbdkit 1.32.5 itself aborts here).
-    if (flags & CommandFlag.FAST_ZERO && !(this.eflags & TransmissionFlag.SEND_FAST_ZERO)) {
-      return refuse(command, 'EINVAL', (name) => `${name}: fast zero support was not advertised`);
+    if (flags & CommandFlag.FAST_ZERO) {
+      if (command !== Command.WRITE_ZEROES) return refuse(command, 'EINVAL', () => 'FAST_ZERO flag needs WRITE_ZEROES request');
+      // A slow zero would defeat the flag's purpose (nbdkit 1.32.5 itself aborts here).
+      if (!(this.eflags & TransmissionFlag.SEND_FAST_ZERO)) {
+        return refuse(command, 'EINVAL', (name) => `${name}: fast zero support was not advertised`);
+      }
     }
     if (flags & CommandFlag.DF) {
       if (command !== Command.READ) return refuse(command, 'EINVAL', () => 'DF flag needs READ request');
