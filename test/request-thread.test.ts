@@ -65,7 +65,7 @@ describe('receiving requests on a thread', () => {
     const server = await startServer(['-v', 'file', disk]);
     const out = await nbdPython(server.uri, MIXED_REQUESTS);
     expect(out).toBe('past the end: ENOSPC\nstill here\n');
-    expect(server.stderr()).toContain(`${ON_THREAD}, ${WRITES_ITSELF}`);
+    expect(await server.logged(`${ON_THREAD}, ${WRITES_ITSELF}`)).toContain(`${ON_THREAD}, ${WRITES_ITSELF}`);
     expect(readFileSync(disk).subarray(3 * MiB, 3 * MiB + 10).toString()).toBe('still here');
   });
 
@@ -73,14 +73,14 @@ describe('receiving requests on a thread', () => {
     const server = await startServer(['-v', 'memory', '8M']);
     const out = await nbdPython(server.uri, MIXED_REQUESTS);
     expect(out).toBe('past the end: ENOSPC\nstill here\n');
-    expect(server.stderr()).toContain(`${ON_THREAD}, ${WRITES_ITSELF}`);
+    expect(await server.logged(`${ON_THREAD}, ${WRITES_ITSELF}`)).toContain(`${ON_THREAD}, ${WRITES_ITSELF}`);
   });
 
   it('memory: a disk too large to map keeps its pages in JavaScript, written through the thread', async () => {
     const server = await startServer(['-v', 'memory', '64T']);
     const out = await nbdPython(server.uri, MIXED_REQUESTS);
     expect(out).toBe('past the end: ENOSPC\nstill here\n');
-    expect(server.stderr()).toContain(ON_THREAD);
+    expect(await server.logged(ON_THREAD)).toContain(ON_THREAD);
     expect(server.stderr()).not.toContain(WRITES_ITSELF);
   });
 
@@ -93,7 +93,7 @@ describe('receiving requests on a thread', () => {
     expect(copy.code, copy.stderr).toBe(0);
     expect(readFileSync(disk).equals(readFileSync(source))).toBe(true);
     // (nbdcopy hands each connection 128 MiB at a time: here one connection does the copy.)
-    expect(server.stderr()).toContain(`${ON_THREAD}, ${WRITES_ITSELF}`);
+    expect(await server.logged(`${ON_THREAD}, ${WRITES_ITSELF}`)).toContain(`${ON_THREAD}, ${WRITES_ITSELF}`);
   });
 
   it('memory: a copy in and out by nbdcopy over its 4 connections is exact, holes and all', async () => {
@@ -115,7 +115,7 @@ describe('receiving requests on a thread', () => {
     const copyOut = await run('nbdcopy', ['--request-size=262144', server.uri, backPath], { env: CLIENT_ENV });
     expect(copyOut.code, copyOut.stderr).toBe(0);
     expect(readFileSync(backPath).equals(source)).toBe(true);
-    expect(server.stderr()).toContain(`${ON_THREAD}, ${WRITES_ITSELF}`);
+    expect(await server.logged(`${ON_THREAD}, ${WRITES_ITSELF}`)).toContain(`${ON_THREAD}, ${WRITES_ITSELF}`);
   });
 
   it('file: a write the file refuses fails that request only, as nbdkit reports it', async () => {
@@ -159,7 +159,7 @@ print(h.pread(256 * 1024, 256 * 1024) == big)`,
     await client.handshake();
     client.sendRequest(NBD_CMD.WRITE, 0n, 262144, { payload: randomBytes(262144), cookie: 1n });
     expect((await client.readSimpleReply()).error).toBe(0);
-    expect(server.stderr()).toContain(ON_THREAD);
+    expect(await server.logged(ON_THREAD)).toContain(ON_THREAD);
     expect(await server.stop()).toBe(0);
     expect(existsSync(server.socket)).toBe(false);
     expect(await client.closedByServer()).toBe(true);
@@ -222,7 +222,7 @@ print(h.pread(256 * 1024, 256 * 1024) == big)`,
       const candidates = [...written.values()].filter((w) => w.offset === place * 262144).map((w) => w.payload);
       expect(candidates.some((payload) => payload.equals(now)), `place ${place}`).toBe(true);
     }
-    expect(server.stderr()).toContain(`${ON_THREAD}, ${WRITES_ITSELF}`);
+    expect(await server.logged(`${ON_THREAD}, ${WRITES_ITSELF}`)).toContain(`${ON_THREAD}, ${WRITES_ITSELF}`);
   });
 
   it('file: writes followed at once by NBD_CMD_DISC are all answered before the server closes', async () => {
@@ -276,7 +276,7 @@ print(h.pread(256 * 1024, 256 * 1024) == big)`,
 
       const out = await nbdPython(server.uri, 'h.pwrite(b"alive", 1000)\nprint(h.pread(5, 1000).decode())');
       expect(out.trim()).toBe('alive');
-      expect(server.stderr().split(ON_THREAD).length - 1).toBe(2);
+      expect((await server.logged(ON_THREAD, 2)).split(ON_THREAD).length - 1).toBe(2);
       expect(server.running()).toBe(true);
     });
 

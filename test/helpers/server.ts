@@ -64,6 +64,11 @@ export interface RunningServer {
   process: ChildProcess;
   /** Everything the server printed on stderr so far. */
   stderr(): string;
+  /**
+   * stderr once `text` is in it `times` times (or after timeoutMs, as it is then): a message
+   * the server prints before a reply can reach this process after the reply does.
+   */
+  logged(text: string, times?: number, timeoutMs?: number): Promise<string>;
   /** True until the server process has exited. */
   running(): boolean;
   /** SIGTERM, wait for exit; returns the exit code. */
@@ -131,6 +136,11 @@ export async function startServer(args: string[], options: StartOptions = {}): P
     uri: `nbd+unix:///?socket=${socket}`,
     process: child,
     stderr: () => stderr,
+    logged: async (text, times = 1, timeoutMs = 10_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (stderr.split(text).length - 1 < times && Date.now() < deadline) await sleep(10);
+      return stderr;
+    },
     running: () => !exited,
     stop: async () => {
       stopping = true;
