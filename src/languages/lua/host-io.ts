@@ -322,6 +322,9 @@ export class HostIo {
       api._luaL_checkstack(L, nargs + 20, 0);
       let results = 0;
       for (let arg = 2; arg <= nargs + 1; arg++) {
+        // Lua's answer for a format that finds nothing is nil in its place, after the values
+        // read before it.
+        const top = api._lua_gettop(L);
         let ok: boolean;
         if (api._lua_type(L, arg) === LuaType.NUMBER) {
           ok = this.readCount(L, file, Number(api._luaL_checkinteger(L, arg)));
@@ -348,7 +351,7 @@ export class HostIo {
         }
         results++;
         if (!ok) {
-          api._lua_settop(L, -2);
+          api._lua_settop(L, top);
           api._lua_pushnil(L);
           break;
         }
