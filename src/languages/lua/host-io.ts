@@ -4,8 +4,8 @@
  * wasmoon's build only has emscripten's in-memory filesystem, so the C `io` library cannot see
  * the disk a plugin serves. This module replaces it: a file object is a full userdata with
  * metatable "FILE*" holding an id into a table of host file descriptors, and read/write/seek
- * work with positional node:fs calls straight between the descriptor and the WASM heap, so a
- * 4 KiB read costs one pread(2) and one copy into a Lua string, and no file is ever loaded whole.
+ * work with positional node:fs calls straight between the descriptor and the WASM heap: a read
+ * of 4 KiB or more is one pread(2) into the Lua string it returns, and no file is loaded whole.
  *
  * The hot methods (read, write, seek, close) are TypeScript; compositions (lines, io.read,
  * io.lines, io.input, loadfile, require's searcher, ...) are Lua, in io-prelude.ts.
@@ -25,7 +25,7 @@ import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeFsError } from '../../host/errno.js';
 import { IO_PRELUDE } from './io-prelude.js';
-import { isLuaUnwind, LUA_REGISTRYINDEX, LuaType, type LuaState, type LuaVm } from './lua-vm.js';
+import { FILL_IN_PLACE_MIN, isLuaUnwind, LUA_REGISTRYINDEX, LuaType, type LuaState, type LuaVm } from './lua-vm.js';
 import type { ScriptStdout } from './stdout.js';
 
 type FileKind = 'file' | 'stdin' | 'stdout' | 'stderr';
@@ -379,12 +379,33 @@ export class HostIo {
       api._lua_pushlstring(L, ptr, 0);
       return true;
     }
+    if (count >= FILL_IN_PLACE_MIN && file.kind === 'file') return this.readCountInPlace(L, file, count);
     const ptr = vm.ensureScratch(count);
     const got = this.readAt(file, ptr, count, file.pos);
     if (got === 0) return false;
     file.pos += got;
     api._lua_pushlstring(L, ptr, got);
     return true;
+  }
+
+  /**
+   * readCount for large counts: the file is read straight into the string that is returned, so
+   * a plugin's `fh:read(count)` costs one copy. A short read (the end of the file) is copied
+   * into a string of the right length, pushed before the first is dropped so that it is still
+   * reachable while Lua allocates.
+   */
+  private readCountInPlace(L: LuaState, file: HostFile, count: number): boolean {
+    const { api } = this.vm;
+    const ptr = this.vm.pushStringToFill(L, count);
+    const got = this.readAt(file, ptr, count, file.pos);
+    file.pos += got;
+    if (got === count) return true;
+    if (got > 0) {
+      api._lua_pushlstring(L, ptr, got);
+      api._lua_rotate(L, -2, 1);
+    }
+    api._lua_settop(L, -2);
+    return got > 0;
   }
 
   private readLine(L: LuaState, file: HostFile, keepNewline: boolean): boolean {

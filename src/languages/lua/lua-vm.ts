@@ -41,6 +41,7 @@ export interface LuaModule {
   _lua_tointegerx(L: LuaState, idx: number, isnumPtr: number): bigint;
   _lua_tonumberx(L: LuaState, idx: number, isnumPtr: number): number;
   _lua_touserdata(L: LuaState, idx: number): number;
+  _lua_topointer(L: LuaState, idx: number): number;
   _lua_rawlen(L: LuaState, idx: number): number;
   _lua_pushnil(L: LuaState): void;
   _lua_pushboolean(L: LuaState, b: number): void;
@@ -98,6 +99,23 @@ export const LUA_ERRSYNTAX = 3;
 /** LUA_REGISTRYINDEX for the default LUAI_MAXSTACK of 1000000. */
 export const LUA_REGISTRYINDEX = -1000000 - 1000;
 const LUA_RIDX_GLOBALS = 2n;
+/** LUAI_MAXSHORTLEN: longer strings are not interned, and their hash is computed only when needed. */
+const MAX_SHORT_STRING = 40;
+/**
+ * From this length up, a string the adapter fills is built in place (pushStringToFill): below
+ * it the copy that saves costs less than the extra calls into the allocator.
+ */
+export const FILL_IN_PLACE_MIN = 4096;
+/**
+ * The largest block asked of the interpreter's 32-bit malloc. A larger size would be cut to 32
+ * bits on the way in and give a smaller block than the caller goes on to fill.
+ */
+const MAX_HEAP_BLOCK = 0x7fff_0000;
+
+function checkHeapBlockSize(size: number): void {
+  if (size > MAX_HEAP_BLOCK) throw new PluginError(`out of memory allocating ${size} bytes`, 'ENOMEM');
+}
+
 const LUA_TYPE_NAMES = ['nil', 'boolean', 'userdata', 'number', 'string', 'table', 'function', 'userdata', 'thread'];
 
 /**
@@ -207,7 +225,15 @@ export class LuaVm {
   private readonly flagPtr: number;
   private closed = false;
   private readonly outOfMemory: number;
-  /** What pushStagedFn pushes: bytes already copied into the scratch area. */
+  /**
+   * How far a long string's bytes lie from the start of its allocation (the size of Lua's
+   * TString header), or -1 if it could not be worked out (pushStringToFill then copies).
+   */
+  private readonly longStringHeader: number;
+  /**
+   * What pushStagedFn pushes: bytes already copied into the scratch area, or (ptr 0) a string
+   * of len bytes for the caller to fill once the call has returned.
+   */
   private staged = { ptr: 0, len: 0 };
   private readonly pushStagedFn: CFunctionPtr;
 
@@ -220,8 +246,10 @@ export class LuaVm {
     this.flagPtr = this.lenPtr + 4;
     this.ensureScratch(64 * 1024);
     this.outOfMemory = this.cstr('not enough memory');
+    this.longStringHeader = this.measureLongStringHeader();
     this.pushStagedFn = this.cfunction((S) => {
-      this.api._lua_pushlstring(S, this.staged.ptr, this.staged.len);
+      if (this.staged.ptr === 0) this.pushStringToFill(S, this.staged.len);
+      else this.api._lua_pushlstring(S, this.staged.ptr, this.staged.len);
       return 1;
     });
   }
@@ -268,6 +296,7 @@ export class LuaVm {
    */
   ensureScratch(size: number): number {
     if (size > this.scratchSize) {
+      checkHeapBlockSize(size);
       if (this.scratch) this.api._free(this.scratch);
       const want = Math.max(size, this.scratchSize * 2);
       this.scratch = this.api._malloc(want);
@@ -279,6 +308,51 @@ export class LuaVm {
       this.scratchSize = want;
     }
     return this.scratch;
+  }
+
+  /**
+   * lua_topointer gives a string's own address (its header), lua_tolstring the address of its
+   * bytes; the difference is the same for every long string of this build.
+   */
+  private measureLongStringHeader(): number {
+    const { api, L } = this;
+    const length = 2 * MAX_SHORT_STRING;
+    api._lua_pushlstring(L, this.ensureScratch(length), length);
+    const header = api._lua_tolstring(L, -1, 0) - api._lua_topointer(L, -1);
+    api._lua_settop(L, -2);
+    return header > 0 && header <= 64 ? header : -1;
+  }
+
+  /**
+   * Push a new string of `length` bytes (more than MAX_SHORT_STRING) and return the address of
+   * its bytes, which the caller must fill before any Lua code can see the string: a read of a
+   * file or a request's data then lands in the string with one copy instead of two.
+   *
+   * Lua's C API has no uninitialised string; lua_pushlstring always copies from somewhere. Here
+   * the source is where Lua's allocator is about to place the string's bytes: the block malloc
+   * gives out and takes back just before is the one it gives out again, and a memmove onto
+   * itself copies nothing. Should the allocator choose another block, the copy is merely wasted
+   * work: the caller overwrites every byte either way. Only long strings can be filled
+   * afterwards; a short one is interned by a hash of the bytes it was created with.
+   */
+  pushStringToFill(L: LuaState, length: number): number {
+    if (length <= MAX_SHORT_STRING) throw new Error(`pushStringToFill: ${length} bytes is a short string`);
+    checkHeapBlockSize(length);
+    const { api } = this;
+    // Without a prediction the copy is from the bottom of the heap: Lua copies only after it
+    // has allocated the string, which proves the heap holds more than `length` bytes. When
+    // malloc fails here, Lua's own allocation collects garbage and tries again, and either
+    // succeeds or raises Lua's memory error, as for any other string.
+    let source = 0;
+    if (this.longStringHeader >= 0) {
+      const block = api._malloc(this.longStringHeader + length + 1);
+      if (block !== 0) {
+        api._free(block);
+        source = block + this.longStringHeader;
+      }
+    }
+    api._lua_pushlstring(L, source, length);
+    return api._lua_tolstring(L, -1, 0);
   }
 
   // ---- stack helpers -------------------------------------------------------------------
@@ -295,11 +369,19 @@ export class LuaVm {
    * here it comes back as the error message (nothing pushed), and the state stays usable.
    */
   pushBytesProtected(L: LuaState, bytes: Uint8Array): string | undefined {
-    const ptr = this.ensureScratch(bytes.length);
-    this.api.HEAPU8.set(bytes, ptr);
-    this.staged = { ptr, len: bytes.length };
+    const fillAfter = bytes.length >= FILL_IN_PLACE_MIN;
+    if (fillAfter) {
+      this.staged = { ptr: 0, len: bytes.length };
+    } else {
+      const ptr = this.ensureScratch(bytes.length);
+      this.api.HEAPU8.set(bytes, ptr);
+      this.staged = { ptr, len: bytes.length };
+    }
     this.api._lua_pushcclosure(L, this.pushStagedFn, 0);
-    if (this.api._lua_pcallk(L, 0, 1, 0, 0, 0) === LUA_OK) return undefined;
+    if (this.api._lua_pcallk(L, 0, 1, 0, 0, 0) === LUA_OK) {
+      if (fillAfter) this.api.HEAPU8.set(bytes, this.api._lua_tolstring(L, -1, 0));
+      return undefined;
+    }
     const message = this.errorText(L, -1);
     this.api._lua_settop(L, -2);
     return message;
