@@ -8,7 +8,7 @@ import { Handshake, HandshakeAbort, type HandshakeIO, type HandshakeOptions } fr
 import { ConnectionClosedError, InputReader } from './input.js';
 import { logDebug, logError } from './log.js';
 import { type TlsConfig, upgradeToTls } from './tls.js';
-import { replyChannel } from './reply-channel.js';
+import { SocketReplyChannel } from './reply-channel.js';
 import { Transmission } from './transmission.js';
 
 /** The two directions of a client: one socket, or stdin/stdout under -s. */
@@ -95,7 +95,7 @@ export async function serveConnection(
       const transmission = new Transmission(
         reader,
         // After STARTTLS the bytes must go through TLS: no writing to the socket underneath.
-        replyChannel(output, output === streams.output ? streams.socketFd : undefined),
+        new SocketReplyChannel(output, output === streams.output ? streams.socketFd : undefined),
         negotiated.context,
         negotiated.structuredReplies,
         negotiated.baseAllocation,

@@ -81,6 +81,14 @@ interface RequestThread {
  * thread: polling it without sleeping for up to `spinMicros`, then sleeping in recv for up to
  * `timeoutMicros`. Transmission says when this pays.
  */
+/**
+ * Where payloads that must be assembled get their buffers (so that the caller can recycle them).
+ * An object with a method rather than a function: see RequestSerializer's classes.
+ */
+export interface PayloadBuffers {
+  take(size: number): Buffer;
+}
+
 export interface InlineWait {
   spinMicros: number;
   timeoutMicros: number;
@@ -479,7 +487,7 @@ export class InputReader implements DirectReadSink {
    * Exactly n bytes; a view into the received chunk when possible, else assembled into a
    * buffer from `alloc` (so that the caller can recycle it).
    */
-  async read(n: number, alloc?: (n: number) => Buffer, inline?: InlineWait): Promise<Buffer> {
+  async read(n: number, alloc?: PayloadBuffers, inline?: InlineWait): Promise<Buffer> {
     if (this.direct && alloc && n >= DIRECT_PAYLOAD_MIN && this.buffered < n) return this.readDirect(n, alloc, inline);
     while (this.buffered < n) {
       this.need = n;
@@ -493,8 +501,8 @@ export class InputReader implements DirectReadSink {
    * A payload that has not fully arrived: what is buffered is copied into its destination, and
    * the socket reads the rest straight into it, waiting inline first if `inline` allows.
    */
-  private async readDirect(n: number, alloc: (n: number) => Buffer, inline: InlineWait | undefined): Promise<Buffer> {
-    const out = alloc(n);
+  private async readDirect(n: number, alloc: PayloadBuffers, inline: InlineWait | undefined): Promise<Buffer> {
+    const out = alloc.take(n);
     this.target = out;
     this.targetFilled = 0;
     try {
@@ -550,11 +558,11 @@ export class InputReader implements DirectReadSink {
    * Exactly n bytes if they are already buffered, else undefined: lets the request loop go on
    * without a promise per request while the client keeps it fed.
    */
-  takeNow(n: number, alloc?: (n: number) => Buffer): Buffer | undefined {
+  takeNow(n: number, alloc?: PayloadBuffers): Buffer | undefined {
     return this.buffered >= n ? this.take(n, alloc) : undefined;
   }
 
-  private take(n: number, alloc?: (n: number) => Buffer): Buffer {
+  private take(n: number, alloc?: PayloadBuffers): Buffer {
     if (n === 0) return Buffer.alloc(0);
     const first = this.chunks[0];
     const available = first.length - this.head;
@@ -566,7 +574,7 @@ export class InputReader implements DirectReadSink {
       this.head += n;
       if (this.head === first.length) this.dropFirst();
     } else {
-      out = alloc ? alloc(n) : Buffer.allocUnsafe(n);
+      out = alloc ? alloc.take(n) : Buffer.allocUnsafe(n);
       let filled = 0;
       while (filled < n) {
         const chunk = this.chunks[0];

@@ -28,172 +28,212 @@ interface WaitingReply {
   sent: (() => void) | undefined;
 }
 
-export function replyChannel(output: Writable, socketFd: number | undefined): ReplyChannel {
-  let corked = false;
-  let gate: OutputGate | undefined;
+/**
+ * A class, not a set of closures made per connection: every connection's replies then go through
+ * the same functions, and V8's optimised request path survives the next connection.
+ */
+export class SocketReplyChannel implements ReplyChannel {
+  private corked = false;
+  private gate: OutputGate | undefined;
   /** Whether the output is the event loop's (always true without a gate). */
-  let claimed = true;
-  const waiting: WaitingReply[] = [];
-  let waitingBytes = 0;
+  private claimed = true;
+  private readonly waiting: WaitingReply[] = [];
+  private waitingBytes = 0;
   /** Called when `waiting` has been written out (or dropped). */
-  let waitingGone: (() => void)[] = [];
+  private waitingGone: (() => void)[] = [];
+  private readonly direct: NativeSocket | undefined;
 
-  /** Give the output back to the thread when nothing of ours is queued or about to be. */
-  const settle = (): void => {
-    if (gate === undefined || !claimed || corked || waiting.length > 0 || output.writableLength > 0) return;
-    claimed = false;
-    gate.release();
-  };
-  const claim = (): boolean => claimed || (claimed = gate!.claim());
-  /** Whether a reply may be queued on the output now: nothing waits before it, and the output is ours. */
-  const mayQueueNow = (): boolean => waiting.length === 0 && claim();
-  // Idempotent: flush() may have uncorked already when the end of the turn comes.
-  const uncork = (): void => {
-    if (!corked) return;
-    corked = false;
-    output.uncork();
-    settle();
-  };
-  const queue = (data: Buffer, sent: (() => void) | undefined): void => {
-    if (!corked) {
-      corked = true;
-      output.cork();
-      process.nextTick(uncork);
-    }
-    if (gate === undefined) output.write(data, sent);
-    else
-      output.write(data, () => {
-        sent?.();
-        settle();
-      });
-  };
-  const write = (data: Buffer, sent?: () => void): void => {
-    if (output.destroyed) return;
-    if (mayQueueNow()) queue(data, sent);
+  constructor(
+    private readonly output: Writable,
+    socketFd: number | undefined,
+  ) {
+    this.direct = nativeSocket(socketFd);
+  }
+
+  write(data: Buffer, sent?: () => void): void {
+    if (this.output.destroyed) return;
+    if (this.mayQueueNow()) this.queue(data, sent);
     else {
-      waiting.push({ data, sent });
-      waitingBytes += data.length;
+      this.waiting.push({ data, sent });
+      this.waitingBytes += data.length;
     }
-  };
-  /** Nothing waits any more: tell those who wait for that. */
-  const waitingDone = (): void => {
-    waitingBytes = 0;
-    const done = waitingGone;
-    waitingGone = [];
-    for (const resolve of done) resolve();
-  };
-  /** The thread says the output is free: what waited goes, unless it owes bytes again already. */
-  const outputFree = (): void => {
-    if (!output.destroyed && !claim()) return;
-    for (const reply of waiting.splice(0)) {
-      if (output.destroyed) reply.sent?.();
-      else queue(reply.data, reply.sent);
-    }
-    waitingDone();
-    settle();
-  };
-  /** The connection is over: what waited will never be sent. */
-  const dropWaiting = (): void => {
-    for (const reply of waiting.splice(0)) reply.sent?.();
-    waitingDone();
-  };
-  const direct = nativeSocket(socketFd);
-  // Bytes already queued (corked ones included) must leave first.
-  const canSendDirect = (): boolean =>
-    direct !== undefined && !output.destroyed && output.writableLength === 0 && mayQueueNow();
+  }
 
-  /**
-   * Send a reply on the socket itself: `send` returns the bytes that left and leaves the unsent
-   * data (`count` bytes of it in all) at the start of `spill`, which is queued behind with the
-   * rest of the header. False when it cannot be done.
-   */
-  const sendDirect = (
-    header: Buffer,
-    count: number,
-    spill: Buffer,
-    release: () => void,
-    send: (to: NativeSocket) => number,
-  ): boolean => {
-    if (direct === undefined || !canSendDirect()) return false;
+  // Idempotent: flush() may have uncorked already when the end of the turn comes.
+  flush(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.output.uncork();
+    this.settle();
+  }
+
+  get writableLength(): number {
+    return this.output.writableLength + this.waitingBytes;
+  }
+
+  // Bytes already queued (corked ones included) must leave first.
+  canSendDirect(): boolean {
+    return this.direct !== undefined && !this.output.destroyed && this.output.writableLength === 0 && this.mayQueueNow();
+  }
+
+  sendFromFile(header: Buffer, fileFd: number, offset: bigint, count: number, spill: Buffer, release: () => void): boolean {
+    const to = this.direct;
+    if (to === undefined || !this.canSendDirect()) return false;
     let sent: number;
     try {
-      sent = send(direct);
+      sent = to.native.sendReply(to.fd, header, fileFd, offset, count, spill);
     } catch (error) {
-      // Nothing sent: the usual way will meet (and report) the same error properly.
-      if (((error as { sent?: number }).sent ?? 0) === 0) return false;
-      // Half a reply cannot be taken back: the connection is over.
-      logError(`read reply cut short, closing the connection: ${(error as Error).message}`);
-      output.destroy(error as Error);
-      release();
-      return true;
+      return this.sendFailed(error, release);
     }
-    if (sent < header.length) write(header.subarray(sent));
-    const rest = header.length + count - sent;
-    if (rest === 0) release();
-    else write(spill.subarray(0, Math.min(rest, count)), release);
-    settle();
+    this.sentDirect(header, count, spill, release, sent);
     return true;
-  };
+  }
+
+  sendFromMemory(header: Buffer, parts: Uint8Array[], count: number, spill: Buffer, release: () => void): boolean {
+    const to = this.direct;
+    if (to === undefined || parts.length > SEND_PARTS_MAX || !this.canSendDirect()) return false;
+    let sent: number;
+    try {
+      sent = to.native.sendBuffers(to.fd, header, parts);
+    } catch (error) {
+      return this.sendFailed(error, release);
+    }
+    // The views are only valid now: what did not leave is copied while they still are.
+    const dataSent = Math.max(0, sent - header.length);
+    if (dataSent < count) copyParts(parts, dataSent, spill);
+    this.sentDirect(header, count, spill, release, sent);
+    return true;
+  }
+
+  shareWithThread(threadGate: OutputGate): void {
+    this.gate = threadGate;
+    // The thread starts with the output ours, for what is queued already. Replies queued
+    // before have no callback that settles: an empty write behind them has.
+    this.claimed = true;
+    this.output.once('close', () => this.dropWaiting());
+    if (this.output.writableLength > 0 && !this.output.destroyed) this.queue(Buffer.alloc(0), undefined);
+    else this.settle();
+  }
+
+  /** The thread says the output is free: what waited goes, unless it owes bytes again already. */
+  outputFree(): void {
+    if (!this.output.destroyed && !this.claim()) return;
+    for (const reply of this.waiting.splice(0)) {
+      if (this.output.destroyed) reply.sent?.();
+      else this.queue(reply.data, reply.sent);
+    }
+    this.waitingDone();
+    this.settle();
+  }
+
+  async settled(): Promise<void> {
+    if (this.gate === undefined || this.allSent()) return;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, SETTLE_WAIT_MS)));
+    while (!this.allSent()) {
+      const free = new Promise<void>((resolve) => this.waitingGone.push(resolve));
+      if ((await Promise.race([free.then(() => true), bound.then(() => false)])) === false) break;
+    }
+    clearTimeout(timer);
+    // Given up on (or sent): either way, nothing waits any more.
+    this.dropWaiting();
+  }
+
+  async drained(): Promise<void> {
+    while (this.waiting.length > 0 && !this.output.destroyed) {
+      await new Promise<void>((resolve) => this.waitingGone.push(resolve));
+    }
+    await outputDrained(this.output);
+  }
+
+  /** Give the output back to the thread when nothing of ours is queued or about to be. */
+  private settle(): void {
+    if (this.gate === undefined || !this.claimed || this.corked || this.waiting.length > 0 || this.output.writableLength > 0) {
+      return;
+    }
+    this.claimed = false;
+    this.gate.release();
+  }
+
+  private claim(): boolean {
+    return this.claimed || (this.claimed = this.gate!.claim());
+  }
+
+  /** Whether a reply may be queued on the output now: nothing waits before it, and the output is ours. */
+  private mayQueueNow(): boolean {
+    return this.waiting.length === 0 && this.claim();
+  }
+
+  private queue(data: Buffer, sent: (() => void) | undefined): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.output.cork();
+      process.nextTick(flushChannel, this);
+    }
+    if (this.gate === undefined) this.output.write(data, sent);
+    else
+      this.output.write(data, () => {
+        sent?.();
+        this.settle();
+      });
+  }
+
+  /** Nothing waits any more: tell those who wait for that. */
+  private waitingDone(): void {
+    this.waitingBytes = 0;
+    const done = this.waitingGone;
+    this.waitingGone = [];
+    for (const resolve of done) resolve();
+  }
+
+  /** The connection is over: what waited will never be sent. */
+  private dropWaiting(): void {
+    for (const reply of this.waiting.splice(0)) reply.sent?.();
+    this.waitingDone();
+  }
 
   /** Whether nothing of ours waits for the output and the thread owes nothing: then claimed. */
-  const allSent = (): boolean => output.destroyed || mayQueueNow();
-
-  return {
-    write,
-    flush: uncork,
-    canSendDirect,
-    sendFromFile: (header, fileFd, offset, count, spill, release) =>
-      sendDirect(header, count, spill, release, (to) => to.native.sendReply(to.fd, header, fileFd, offset, count, spill)),
-    sendFromMemory: (header, parts, count, spill, release) =>
-      parts.length <= SEND_PARTS_MAX &&
-      sendDirect(header, count, spill, release, (to) => {
-        const sent = to.native.sendBuffers(to.fd, header, parts);
-        // The views are only valid now: what did not leave is copied while they still are.
-        const dataSent = Math.max(0, sent - header.length);
-        if (dataSent < count) copyParts(parts, dataSent, spill);
-        return sent;
-      }),
-    get writableLength() {
-      return output.writableLength + waitingBytes;
-    },
-    shareWithThread(threadGate: OutputGate) {
-      gate = threadGate;
-      // The thread starts with the output ours, for what is queued already. Replies queued
-      // before have no callback that settles: an empty write behind them has.
-      claimed = true;
-      output.once('close', dropWaiting);
-      if (output.writableLength > 0 && !output.destroyed) queue(Buffer.alloc(0), undefined);
-      else settle();
-    },
-    outputFree,
-    settled: async () => {
-      if (gate === undefined || allSent()) return;
-      let timer: NodeJS.Timeout | undefined;
-      const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, SETTLE_WAIT_MS)));
-      while (!allSent()) {
-        const free = new Promise<void>((resolve) => waitingGone.push(resolve));
-        if ((await Promise.race([free.then(() => true), bound.then(() => false)])) === false) break;
-      }
-      clearTimeout(timer);
-      // Given up on (or sent): either way, nothing waits any more.
-      dropWaiting();
-    },
-    drained: async () => {
-      while (waiting.length > 0 && !output.destroyed) await new Promise<void>((resolve) => waitingGone.push(resolve));
-      await outputDrained();
-    },
-  };
-
-  function outputDrained(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (output.destroyed || !output.writableNeedDrain) return resolve();
-      const done = (): void => {
-        output.off('drain', done);
-        output.off('close', done);
-        resolve();
-      };
-      output.on('drain', done);
-      output.on('close', done);
-    });
+  private allSent(): boolean {
+    return this.output.destroyed || this.mayQueueNow();
   }
+
+  /**
+   * After a direct send of `sent` bytes: the rest of the header, then the unsent data (`count`
+   * bytes of it in all, at the start of `spill`), are queued behind.
+   */
+  private sentDirect(header: Buffer, count: number, spill: Buffer, release: () => void, sent: number): void {
+    if (sent < header.length) this.write(header.subarray(sent));
+    const rest = header.length + count - sent;
+    if (rest === 0) release();
+    else this.write(spill.subarray(0, Math.min(rest, count)), release);
+    this.settle();
+  }
+
+  /** A direct send threw: false if nothing left (the usual way will meet the error), else the connection is over. */
+  private sendFailed(error: unknown, release: () => void): boolean {
+    if (((error as { sent?: number }).sent ?? 0) === 0) return false;
+    // Half a reply cannot be taken back.
+    logError(`read reply cut short, closing the connection: ${(error as Error).message}`);
+    this.output.destroy(error as Error);
+    release();
+    return true;
+  }
+}
+
+/** The end of the event-loop turn in which a channel was corked (a function shared by all). */
+function flushChannel(channel: SocketReplyChannel): void {
+  channel.flush();
+}
+
+function outputDrained(output: Writable): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (output.destroyed || !output.writableNeedDrain) return resolve();
+    const done = (): void => {
+      output.off('drain', done);
+      output.off('close', done);
+      resolve();
+    };
+    output.on('drain', done);
+    output.on('close', done);
+  });
 }

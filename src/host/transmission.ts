@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { type ExportContext, RequestError } from './backend.js';
 import { nbdErrorFor } from './errno.js';
-import type { InlineWait, InputReader, WrittenByThread } from './input.js';
+import type { InlineWait, InputReader, PayloadBuffers, WrittenByThread } from './input.js';
 import { logDebug, logError } from './log.js';
 import { Flag } from './plugin.js';
 import { isPromise, type MaybePromise } from './serialize.js';
@@ -162,7 +162,7 @@ function pluginFlags(flags: number): number {
  * buffer per request costs an allocation, page faults, and garbage-collector pressure from the
  * external memory. Capped so that a connection never keeps more than POOL_BYTES idle.
  */
-class BufferPool {
+class BufferPool implements PayloadBuffers {
   private readonly free = new Map<number, Buffer[]>();
   /** The memory this pool handed out, to tell its buffers from views of socket chunks. */
   private readonly mine = new WeakSet<ArrayBufferLike>();
@@ -211,9 +211,8 @@ export class Transmission {
   private threadTried = false;
   /** Whether the request thread is held back until unsent replies drain. */
   private threadHeld = false;
-  private readonly buffers = new BufferPool();
   /** Payloads that span socket chunks are assembled in pooled buffers, recycled after pwrite. */
-  private readonly takeBuffer = (n: number): Buffer => this.buffers.take(n);
+  private readonly buffers = new BufferPool();
 
   constructor(
     private readonly reader: InputReader,
@@ -286,7 +285,7 @@ export class Transmission {
         // Refused writes still carry their payload on the wire; drop it as it streams past.
         return this.reader.skip(count).then(() => this.sendError(request, errno));
       }
-      const payload = this.reader.takeNow(count, this.takeBuffer);
+      const payload = this.reader.takeNow(count, this.buffers);
       if (payload) {
         this.start(request, payload);
         return undefined;
@@ -294,7 +293,7 @@ export class Transmission {
       // In a run of inline waits, the payload is waited for inline too, within the same bound.
       const since = this.inlineSince;
       const inline = since !== undefined && this.inFlight === 0 ? { ...INLINE_WAIT, untilMs: since + INLINE_STREAK_MS } : undefined;
-      return this.reader.read(count, this.takeBuffer, inline).then((data) => this.start(request, data));
+      return this.reader.read(count, this.buffers, inline).then((data) => this.start(request, data));
     }
     if (errno !== undefined) this.sendError(request, errno);
     else this.start(request, undefined);
