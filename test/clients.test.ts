@@ -182,7 +182,7 @@ print(h.pread(4, 8192) == b"\\x07" * 4)
 `,
       );
       expect(out.split('\n').slice(0, 3)).toEqual(['errno ENOSPC', 'errno EIO', 'True']);
-      expect(server.stderr()).toContain('nbdkit-ts: error: pread: plain failure');
+      expect(await server.logged('nbdkit-ts: error: pread: plain failure')).toContain('nbdkit-ts: error: pread: plain failure');
     } finally {
       await server.stop();
     }

@@ -90,8 +90,8 @@ for call in (lambda: h.pread(512, 0), lambda: h.pread(512, 512), lambda: h.pwrit
     );
     // EROFS travels as EPERM, the NBD protocol's nearest error.
     expect(out.split('\n')).toEqual(['ENOSPC', 'EPERM', 'EIO', 'EIO', '']);
-    expect(server.stderr()).toMatch(/pread: Out of space/);
-    expect(server.stderr()).toMatch(/pwrite: no errno here/);
+    expect(await server.logged(/pread: Out of space/)).toMatch(/pread: Out of space/);
+    expect(await server.logged(/pwrite: no errno here/)).toMatch(/pwrite: no errno here/);
   });
 
   it('infers can_* from the fragments given, as nbdkit does', async () => {
@@ -225,6 +225,6 @@ print(ok)`;
     const serial = await pool.serve(['eval', 'get_size=echo 1M', rendezvous(area.dir('ser'))]);
     // Serialised, the first pread waits alone and fails; the second then finds its marker.
     expect(await nbdPython(serial.uri, concurrent)).toBe('1\n');
-    expect(serial.stderr()).toMatch(/pread: alone/);
+    expect(await serial.logged(/pread: alone/)).toMatch(/pread: alone/);
   });
 });

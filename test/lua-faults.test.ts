@@ -40,7 +40,7 @@ describe('Lua plugin faults', () => {
     const server = await serve(['lua', SCRIPT]);
     const { steps, expected } = faultsThenGoodReads([FAULT.error, FAULT.stackOverflow, FAULT.cRecursion]);
     expect(await session(server.uri, steps)).toEqual(expected);
-    const stderr = server.stderr();
+    const stderr = await server.logged('C stack overflow');
     expect(stderr).toContain('pread: ');
     expect(stderr).toContain('plain failure');
     expect(stderr).toContain('stack overflow');
@@ -78,7 +78,7 @@ describe('Lua plugin faults', () => {
       { ok: true, data: filled(0x33) },
       { ok: true, data: pattern(half) },
     ]);
-    const stderr = server.stderr();
+    const stderr = await server.logged('pwrite: not enough memory');
     expect(stderr).toContain('pread: not enough memory');
     expect(stderr).toContain('pwrite: not enough memory');
     // emscripten's complaints about the heap are shown only with -v; Lua never panics.
@@ -108,7 +108,7 @@ describe('Lua plugin faults', () => {
     expect(['handshake refused', 'read failed: EIO']).toContain(await freshConnection(server.uri));
     expect(server.running()).toBe(true);
 
-    const stderr = server.stderr();
+    const stderr = await server.logged(FATAL_LINE);
     expect(stderr.split(FATAL_LINE).length - 1).toBe(1);
     expect(stderr.trim().split('\n').length).toBeLessThan(3);
     expect(await server.stop()).toBe(0);

@@ -101,8 +101,10 @@ print(attempt(lambda: h.trim(512, 0)))
 print(attempt(lambda: h.pread(512, 8192)))`,
     );
     expect(out.split('\n')).toEqual(['EIO', 'ok', 'ENOSPC', 'EPERM', 'ok', '']);
-    expect(server.stderr()).toContain(`nbdkit-ts: error: pread: ${fixture('errors.lua')}:12: pread refused at 4096\n`);
-    expect(server.stderr()).toContain(`nbdkit-ts: error: pwrite: ${fixture('errors.lua')}:19: disk full\n`);
+    const refused = `nbdkit-ts: error: pread: ${fixture('errors.lua')}:12: pread refused at 4096\n`;
+    const full = `nbdkit-ts: error: pwrite: ${fixture('errors.lua')}:19: disk full\n`;
+    expect(await server.logged(refused)).toContain(refused);
+    expect(await server.logged(full)).toContain(full);
   });
 
   it('passes flags to data callbacks and serves exports, extents and descriptions', async () => {

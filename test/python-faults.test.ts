@@ -32,7 +32,7 @@ describe('python plugin faults', () => {
     const server = await serve();
     const { steps, expected } = faultsThenGoodReads([FAULT.exception, FAULT.recursionError, FAULT.memoryError]);
     expect(await session(server.uri, steps)).toEqual(expected);
-    const stderr = server.stderr();
+    const stderr = await server.logged('MemoryError');
     expect(stderr).toContain('RuntimeError: plain failure');
     expect(stderr).toContain('RecursionError');
     expect(stderr).toContain('MemoryError');
@@ -66,7 +66,7 @@ describe('python plugin faults', () => {
       expect(['handshake refused', 'read failed: EIO']).toContain(await freshConnection(server.uri));
       expect(server.process.exitCode).toBeNull();
 
-      const stderr = server.stderr();
+      const stderr = await server.logged(FATAL_LINE);
       expect(stderr.split(FATAL_LINE).length - 1).toBe(1);
       for (const noise of ['Pyodide has suffered', 'lost sys.stderr', 'Internal error', 'Stack (most recent call first)']) {
         expect(stderr).not.toContain(noise);
@@ -79,7 +79,7 @@ describe('python plugin faults', () => {
   it('shows pyodide\'s own report of a fatal error only with -v', async () => {
     const server = await startTracked(['-v', 'python', SCRIPT]);
     await session(server.uri, [['r', FAULT.builtinRecursion]]);
-    const stderr = server.stderr();
+    const stderr = await server.logged(FATAL_LINE);
     expect(stderr).toContain(FATAL_LINE);
     expect(stderr).toMatch(/debug: python: pyodide: .*fatal error/);
   }, 60_000);

@@ -110,8 +110,8 @@ for call in (lambda: h.pread(512, 4096), lambda: h.pwrite(b"x" * 512, 0)):
         print(errno.errorcode[e.errnum])`,
     );
     expect(out).toBe('EPERM\nENOSPC\n');
-    expect(server.stderr()).toMatch(/errors\.sh: not allowed to read 4096/);
-    expect(server.stderr()).toMatch(/errors\.sh: full$/m);
+    expect(await server.logged(/errors\.sh: not allowed to read 4096/)).toMatch(/errors\.sh: not allowed to read 4096/);
+    expect(await server.logged(/errors\.sh: full$/m)).toMatch(/errors\.sh: full$/m);
   });
 
   it('rejects a bare value when the script has no magic config key, and a missing script', async () => {

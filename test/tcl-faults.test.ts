@@ -58,7 +58,7 @@ async function expectRefusing(server: RunningServer, reason: RegExp): Promise<vo
   expect(server.running()).toBe(true);
 
   // One line, and nothing else: no "Aborted()", no panic text of its own.
-  const lines = server.stderr().trim().split('\n');
+  const lines = (await server.logged(FATAL)).trim().split('\n');
   expect(lines.filter((line) => line.includes(FATAL))).toHaveLength(1);
   expect(lines.find((line) => line.includes(FATAL))).toMatch(reason);
   expect(lines.length).toBeLessThan(3);
@@ -78,7 +78,7 @@ describe('Tcl plugin faults', () => {
       FAULT.tooBig,
     ]);
     expect(await session(server.uri, steps)).toEqual(expected);
-    const stderr = server.stderr();
+    const stderr = await server.logged('pread: result exceeds max size for a Tcl value');
     expect(stderr).toContain('pread: plain failure');
     expect(stderr.split('pread: too many nested evaluations (infinite loop?)')).toHaveLength(4);
     expect(stderr).toContain('"uplevel 1 [list through_eval [incr n]] "');
@@ -121,7 +121,7 @@ describe('Tcl plugin faults', () => {
       { ok: true, data: filled(0x33) },
       { ok: true, data: filled(0x33) },
     ]);
-    const stderr = server.stderr();
+    const stderr = await server.logged('pwrite: not enough memory for 524288 bytes');
     expect(stderr).toContain('pread: string size overflow, out of memory allocating');
     expect(stderr).toContain('pwrite: not enough memory for 524288 bytes');
     expect(stderr).not.toContain('unable to');

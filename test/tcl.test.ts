@@ -161,7 +161,7 @@ print(len(h.pread(512, 0)))
 `,
     );
     expect(out.trim().split('\n')).toEqual(['EIO', '512']);
-    const stderr = server.stderr();
+    const stderr = await server.logged('(procedure "pread" line 3)');
     expect(stderr).toMatch(/nbdkit-ts: error: pread: cannot read at 69632\n/);
     expect(stderr).toContain('(procedure "check_read" line 3)');
     expect(stderr).toContain('(procedure "pread" line 3)');
@@ -182,8 +182,8 @@ print(bytes(h.pread(1, 0)))
 `,
     );
     expect(out.trim().split('\n')).toEqual(['ENOSPC', 'EPERM', "b'y'"]);
-    expect(server.stderr()).toMatch(/error: pwrite: disk full at 70000/);
-    expect(server.stderr()).toMatch(/error: trim: trim refused/);
+    expect(await server.logged(/error: pwrite: disk full at 70000/)).toMatch(/error: pwrite: disk full at 70000/);
+    expect(await server.logged(/error: trim: trim refused/)).toMatch(/error: trim: trim refused/);
   });
 });
 
@@ -257,11 +257,11 @@ describe('beyond nbdkit’s Tcl plugin', () => {
     expect(second['can_fua']).toBe(true);
     expect(second['can_multi_conn']).toBe(true);
     expect(second['can_cache']).toBe(true);
-    expect(server.stderr()).toMatch(/open export second readonly=0/);
+    expect(await server.logged(/open export second readonly=0/)).toMatch(/open export second readonly=0/);
 
     // The default export is the one default_export names.
     await run('nbdinfo', ['--size', server.uri]);
-    expect(server.stderr()).toMatch(/open export first readonly=0/);
+    expect(await server.logged(/open export first readonly=0/)).toMatch(/open export first readonly=0/);
   });
 
   it('extents from a list of {offset length type}', async () => {

@@ -77,18 +77,19 @@ interface RequestThread {
 }
 
 /**
- * How long receiveInline() and read() may wait on the socket itself, on the event loop's
- * thread: polling it without sleeping for up to `spinMicros`, then sleeping in recv for up to
- * `timeoutMicros`. Transmission says when this pays.
- */
-/**
  * Where payloads that must be assembled get their buffers (so that the caller can recycle them).
- * An object with a method rather than a function: see RequestSerializer's classes.
+ * An object with a method rather than a function made per connection, for the reason given in
+ * serialize.ts.
  */
 export interface PayloadBuffers {
   take(size: number): Buffer;
 }
 
+/**
+ * How long receiveInline() and read() may wait on the socket itself, on the event loop's
+ * thread: polling it without sleeping for up to `spinMicros`, then sleeping in recv for up to
+ * `timeoutMicros`. Transmission says when this pays.
+ */
 export interface InlineWait {
   spinMicros: number;
   timeoutMicros: number;

@@ -68,7 +68,7 @@ export interface RunningServer {
    * stderr once `text` is in it `times` times (or after timeoutMs, as it is then): a message
    * the server prints before a reply can reach this process after the reply does.
    */
-  logged(text: string, times?: number, timeoutMs?: number): Promise<string>;
+  logged(text: string | RegExp, times?: number, timeoutMs?: number): Promise<string>;
   /** True until the server process has exited. */
   running(): boolean;
   /** SIGTERM, wait for exit; returns the exit code. */
@@ -138,7 +138,7 @@ export async function startServer(args: string[], options: StartOptions = {}): P
     stderr: () => stderr,
     logged: async (text, times = 1, timeoutMs = 10_000) => {
       const deadline = Date.now() + timeoutMs;
-      while (stderr.split(text).length - 1 < times && Date.now() < deadline) await sleep(10);
+      while (occurrences(stderr, text) < times && Date.now() < deadline) await sleep(10);
       return stderr;
     },
     running: () => !exited,
@@ -152,6 +152,12 @@ export async function startServer(args: string[], options: StartOptions = {}): P
       return code;
     },
   };
+}
+
+function occurrences(text: string, pattern: string | RegExp): number {
+  if (typeof pattern === 'string') return text.split(pattern).length - 1;
+  const global = pattern.flags.includes('g') ? pattern : new RegExp(pattern.source, `${pattern.flags}g`);
+  return text.match(global)?.length ?? 0;
 }
 
 /** Run a Python snippet with libnbd's bindings; `h` is connected to uri. Returns stdout. */
