@@ -8,6 +8,7 @@ import { Backend, RequestError } from './backend.js';
 import { type ClientStreams, type ConnectionOptions, serveConnection } from './connection.js';
 import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
+import { optimiseRequestPathSooner } from './js-tiering.js';
 import { listenTcp, listenUnix, type Listening, type SocketReads, stdioStreams } from './listeners.js';
 import { isVerbose, logDebug, logError, logRaw, logWarning, setLogNull, setVerbose } from './log.js';
 import { parseCommandLine, type ServerOptions, UsageError } from './options.js';
@@ -138,6 +139,7 @@ async function serve(
   tls: TlsConfig | undefined,
   exitsAfter: boolean,
 ): Promise<number> {
+  optimiseRequestPathSooner();
   const clients = new Map<ClientStreams, Promise<void>>();
   const connectionOptions: ConnectionOptions = {
     noStructuredReplies: options.noStructuredReplies,

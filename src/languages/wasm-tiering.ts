@@ -1,5 +1,5 @@
 /** V8's WebAssembly tier-up budget, shared by the WebAssembly interpreters. */
-import { setFlagsFromString } from 'node:v8';
+import { setV8FlagUnlessChosen } from '../host/v8-flags.js';
 
 /**
  * How much WebAssembly a function runs before V8 recompiles it with its optimising compiler,
@@ -20,13 +20,8 @@ const WASM_TIERING_BUDGET = 2_000_000_000;
 
 /**
  * Raise V8's tier-up budget before an interpreter module is instantiated (each instance takes its
- * per-function budgets from the flag when it is created). Left alone when the user chose a
- * budget, and on V8 versions not known to have the flag (an unknown flag prints an error).
+ * per-function budgets from the flag when it is created), unless the user chose a budget.
  */
 export function delayWasmTierUp(budget = WASM_TIERING_BUDGET): void {
-  const major = Number(process.versions.v8.split('.')[0]);
-  if (!(major >= 10 && major <= 14)) return;
-  const userFlags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  if (userFlags.some((flag) => /^--wasm[-_]tiering[-_]budget/.test(flag))) return;
-  setFlagsFromString(`--wasm-tiering-budget=${budget}`);
+  setV8FlagUnlessChosen('wasm-tiering-budget', budget);
 }
