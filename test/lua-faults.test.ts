@@ -53,7 +53,7 @@ describe('Lua plugin faults', () => {
     const server = await serve(['lua', SCRIPT]);
     const half = 512 * 1024;
     const outcomes = await session(server.uri, [
-      // A large write first, so that the adapter's staging area is already that large.
+      // A large write first, whose data the reads below find again.
       ['w', 0, 0x11, half],
       ['r', FAULT.exhaustMemory],
       ['r', 0],
