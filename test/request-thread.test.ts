@@ -1,6 +1,7 @@
 /**
  * Receiving on a thread: after a connection's first large write, a thread of the fs-native
- * addon receives its requests (for the file and memory plugins it also does the writes). Checked
+ * addon receives its requests (for the file and memory plugins it also does the writes, and
+ * sends the reads; for them a first large read moves the requests to the thread too). Checked
  * from the outside: the data that lands, the replies to what must be refused, failed writes,
  * clients that go away or misbehave mid-stream, and many writes pipelined at once.
  */
@@ -15,6 +16,8 @@ import { CLI, CLIENT_ENV, nbdPython, run, serversStoppedAfterEach } from './help
 const MiB = 1024 * 1024;
 const ON_THREAD = 'receiving requests on a thread';
 const WRITES_ITSELF = 'which writes to the file itself';
+const SENDS_READS = 'and sends reads from it';
+const READS_SENT = /the request thread sent (\d+) read replies itself/g;
 
 const startServer = serversStoppedAfterEach();
 let dir: string;
@@ -278,6 +281,68 @@ print(h.pread(256 * 1024, 256 * 1024) == big)`,
       expect(out.trim()).toBe('alive');
       expect((await server.logged(ON_THREAD, 2)).split(ON_THREAD).length - 1).toBe(2);
       expect(server.running()).toBe(true);
+    });
+
+    it(`${name}: reads alone move a connection to the thread, which sends them itself, in simple and structured replies`, async () => {
+      const server = await startServer(['-v', ...args()]);
+      // Random data written on a connection of its own, then read on two that only read.
+      const program = `
+import nbd, os, random
+rng = random.Random(7)
+data = os.urandom(8 * 1024 * 1024)
+w = nbd.NBD()
+w.connect_uri(${JSON.stringify(server.uri)})
+for at in range(0, len(data), 262144):
+    w.pwrite(data[at:at + 262144], at)
+w.shutdown()
+for structured in (True, False):
+    h = nbd.NBD()
+    h.set_request_structured_replies(structured)
+    h.connect_uri(${JSON.stringify(server.uri)})
+    assert h.get_structured_replies_negotiated() == structured
+    # A large read first: it moves the connection's requests to the thread.
+    assert h.pread(262144, 0) == data[:262144], "first read"
+    for i in range(300):
+        count = rng.choice([1, 512, 4096, 65536, 262144, 262145, 1048576, rng.randrange(1, 300000)])
+        offset = rng.randrange(0, len(data) - count + 1)
+        assert h.pread(count, offset) == data[offset:offset + count], (structured, offset, count)
+    assert h.pread(4096, len(data) - 4096) == data[-4096:], "last bytes"
+    try:
+        h.pread(8192, len(data) - 4096)
+        print("past the end: accepted")
+    except nbd.Error as e:
+        print("past the end:", e.errno)
+    h.shutdown()
+print("done")
+`;
+      const result = await run('/usr/bin/python3', ['-c', program], { env: CLIENT_ENV });
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout.toString()).toBe('past the end: EINVAL\npast the end: EINVAL\ndone\n');
+      const sendsReads = `${ON_THREAD}, ${WRITES_ITSELF} and replies, ${SENDS_READS}`;
+      // The writing connection, and both reading ones.
+      expect((await server.logged(sendsReads, 3)).split(sendsReads).length - 1).toBe(3);
+      // Each reading connection's thread sent its reads itself: all 301 after the first, but
+      // for any that came while the event loop still held the output for the reply before.
+      const sent = [...(await server.logged(READS_SENT, 2)).matchAll(READS_SENT)].map((match) => Number(match[1]));
+      expect(sent).toHaveLength(2);
+      for (const count of sent) {
+        expect(count).toBeGreaterThanOrEqual(280);
+        expect(count).toBeLessThanOrEqual(301);
+      }
+    });
+
+    it(`${name}: SIGTERM while the thread waits to send reads a client does not take: a clean exit`, async () => {
+      const server = await startServer(args());
+      const client = await RawClient.connect(server.socket);
+      await client.handshake();
+      client.sendRequest(NBD_CMD.READ, 0n, 262144, { cookie: 1n });
+      expect((await client.readSimpleReply(262144)).error).toBe(0);
+      client.socket.pause();
+      for (let i = 0; i < 64; i++) client.sendRequest(NBD_CMD.READ, BigInt(i * 65536), 262144, { cookie: BigInt(10 + i) });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await server.stop()).toBe(0);
+      client.socket.resume();
+      expect(await client.closedByServer()).toBe(true);
     });
 
     it(`${name}: many large writes pipelined without reading replies, then refused ones, all answered`, async () => {

@@ -49,6 +49,9 @@ declare const binding: {
    *   target, the thread sends the successful replies itself whenever the event loop has not
    *   claimed the socket's output (claimReplyOutput), which it has at the start; only the
    *   others are told of this way;
+   *   When `reads`, reads with no flags within `size` and `maxLength` are sent by the thread
+   *   itself from `target` (a simple reply, or a structured one when `structured`) while it has
+   *   the output; they never reach `deliver`;
    * - with `slot` -2, the header of one such write, with `errorCode` and `message` if it failed;
    * - with `slot` -4 (and null): the output a claim was refused is free;
    * - at the end null, with the errno name after a failure.
@@ -62,7 +65,7 @@ declare const binding: {
       errorCode: string | undefined,
       message: string | undefined,
     ) => void,
-    target?: { fd: number; size: bigint; fua: boolean; maxLength: number },
+    target?: { fd: number; size: bigint; fua: boolean; maxLength: number; reads: boolean; structured: boolean },
   ): RequestReader;
   /** Let payloads be received into `buffer`; returns its slot, or -1 when there are enough. */
   lendRequestBuffer(reader: RequestReader, buffer: Uint8Array): number;
@@ -96,7 +99,10 @@ declare const binding: {
   /** Receive no further request until resumed. */
   pauseRequestReader(reader: RequestReader): void;
   resumeRequestReader(reader: RequestReader): void;
-  /** End the thread: it delivers nothing it has not already queued, not even the end. */
-  stopRequestReader(reader: RequestReader): void;
+  /**
+   * End the thread: it delivers nothing it has not already queued, not even the end. Returns how
+   * many reads it sent itself.
+   */
+  stopRequestReader(reader: RequestReader): number;
 } | null;
 export = binding;

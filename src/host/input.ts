@@ -46,6 +46,15 @@ export interface WriteTarget {
   maxLength: number;
 }
 
+/**
+ * A write target as the request thread is given it: whether it may also send reads from it (the
+ * event loop would send them from that same file), and whether replies are structured.
+ */
+export interface ThreadTarget extends WriteTarget {
+  reads: boolean;
+  structured: boolean;
+}
+
 /** Writes the request thread did itself: each one's header, and its errno and message if it failed. */
 export type WrittenByThread = (header: Buffer, errorCode: string | undefined, message: string | undefined) => void;
 
@@ -60,7 +69,7 @@ const SLOT_OUTPUT_FREE = -4;
  * it could not reply to itself, and that the socket's output (claimOutput) is free again.
  */
 export interface ThreadWrites {
-  target: WriteTarget;
+  target: ThreadTarget;
   done: WrittenByThread;
   outputFree: () => void;
 }
@@ -389,7 +398,9 @@ export class InputReader implements DirectReadSink {
     this.source = undefined;
     const thread = this.thread;
     this.thread = undefined;
-    if (thread !== undefined) thread.socket.native.stopRequestReader(thread.handle);
+    if (thread === undefined) return;
+    const readsSent = thread.socket.native.stopRequestReader(thread.handle);
+    if (readsSent > 0) logDebug(`the request thread sent ${readsSent} read replies itself`);
   }
 
   /** Stop reading for good (server shutdown): pending and later reads see the end of input. */

@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { type ExportContext, RequestError } from './backend.js';
 import { nbdErrorFor } from './errno.js';
-import type { InlineWait, InputReader, PayloadBuffers, WrittenByThread } from './input.js';
+import type { InlineWait, InputReader, PayloadBuffers, ThreadTarget, WrittenByThread } from './input.js';
 import { logDebug, logError } from './log.js';
 import { Flag } from './plugin.js';
 import { isPromise, type MaybePromise } from './serialize.js';
@@ -302,19 +302,37 @@ export class Transmission {
 
   private start(request: Request, payload: Buffer | undefined): void {
     const command = request.command;
-    if (command === Command.WRITE && request.count >= THREAD_WRITE_MIN && !this.threadTried) {
+    if (!this.threadTried && request.count >= THREAD_WRITE_MIN && this.startsThread(command)) {
       this.threadTried = true;
-      const target = this.context.writeTarget;
+      const target = this.threadTarget();
       const out = this.out;
       if (this.reader.receiveOnThread(target && { target, done: this.writtenByThread, outputFree: () => out.outputFree() })) {
         if (target) out.shareWithThread({ claim: () => this.reader.claimOutput(), release: () => this.reader.releaseOutput() });
-        logDebug(`receiving requests on a thread${target ? ', which writes to the file itself and replies' : ''}`);
+        const reads = target?.reads ? ', and sends reads from it' : '';
+        logDebug(`receiving requests on a thread${target ? `, which writes to the file itself and replies${reads}` : ''}`);
       }
     }
     const bytes = command === Command.READ || command === Command.WRITE ? request.count : 0;
     this.inFlight++;
     this.inFlightBytes += bytes;
     this.execute(request, payload, bytes);
+  }
+
+  /**
+   * Whether a large request of this kind is worth moving the connection's requests to a thread:
+   * writes always (the thread receives their payloads beside the event loop), reads when the
+   * thread can send them itself from the plugin's file.
+   */
+  private startsThread(command: number): boolean {
+    return command === Command.WRITE || (command === Command.READ && this.threadTarget()?.reads === true);
+  }
+
+  /** What the request thread may do without the plugin, if anything (see WriteTarget). */
+  private threadTarget(): ThreadTarget | undefined {
+    const target = this.context.writeTarget;
+    if (target === undefined) return undefined;
+    const reads = this.context.readSourceFd === target.fd;
+    return { ...target, reads, structured: this.structuredReplies };
   }
 
   /**

@@ -16,6 +16,8 @@
  *   pieces, each on its own;
  * - for the file and memory plugins, writes the thread did itself (struct write_target) whose
  *   replies it could not send itself (struct output): their headers, for the event loop to reply;
+ *   their reads the thread sends itself while it has the output (read_from_target), and they
+ *   never reach JavaScript;
  * - at the end of input, null, with the errno name after a failure.
  * Bytes after a header with the wrong magic are passed on as if headers: the server drops the
  * connection at that header anyway.
@@ -36,12 +38,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "fs_native.h"
 
 #define REQUEST_MAGIC 0x25609513u
+#define COMMAND_READ 0
 #define COMMAND_WRITE 1
 #define HEADER_BYTES 28
 /* Headers and small payloads are received into this much memory, as much as is there. */
@@ -66,6 +70,11 @@
 #define OWED_MAX (64 * 1024)
 #define SIMPLE_REPLY_MAGIC 0x67446698u
 #define SIMPLE_REPLY_BYTES 16
+#define STRUCTURED_REPLY_MAGIC 0x668e33efu
+#define REPLY_FLAG_DONE 1
+#define REPLY_TYPE_OFFSET_DATA 1
+/* A structured reply's chunk header and the offset of an OFFSET_DATA chunk. */
+#define READ_REPLY_HEADER_MAX (20 + 8)
 #define FLAG_FUA 1
 
 /* Why serve() stopped, besides an errno. */
@@ -106,18 +115,26 @@ struct write_target {
   size_t capacity;
   /* The memory file that fd is, with a reference held; NULL for other files. */
   struct memory_file *memory;
+  /*
+   * Whether reads may be sent from fd by the thread (see read_from_target): the event loop
+   * would send them from it too. Their replies are structured when `structured`.
+   */
+  bool reads;
+  bool structured;
 };
 
 /*
  * The socket's output, shared with the event loop, for the replies to the writes the thread did
- * itself: sending them from here spares the event loop a wake-up and a send per batch, as a
- * native server's connection thread replies itself. The two must never interleave bytes, and
+ * itself and to the reads it sends itself: sending them from here spares the event loop a
+ * wake-up and a send per batch, as a native server's connection thread replies itself. The two must never interleave bytes, and
  * Node sends what it queued whenever the socket has room, so the output belongs to one side at a
  * time: to the event loop while it has bytes queued in Node (it claims the output before it
  * writes and releases it once its queue is empty), else to the thread. The thread sends with
  * MSG_DONTWAIT and keeps what the socket did not take (`owed`), sending it as room comes;
  * meanwhile the event loop may not claim, and is told once it can (SLOT_OUTPUT_FREE). A write
- * done while the event loop holds the output is replied by the event loop, as before.
+ * done while the event loop holds the output is replied by the event loop, as before. A read
+ * reply is sent whole, outside the lock (`sending`), waiting for room as a native server's send
+ * does; the event loop's claims are refused meanwhile.
  */
 struct output {
   pthread_mutex_t lock;
@@ -128,6 +145,8 @@ struct output {
   bool gone;
   /* Sending failed (the client went away): replies are dropped. */
   bool broken;
+  /* The thread is sending a read reply, outside the lock: the output is the thread's until it is done. */
+  bool sending;
   uint8_t *owed;
   size_t owed_start, owed_end, owed_capacity;
 };
@@ -164,6 +183,8 @@ struct reader {
    * not partly into staging and copied from there.
    */
   bool after_write;
+  /* Reads the thread sent itself (read_from_target), for stopRequestReader to tell. */
+  atomic_uint reads_sent;
   uint8_t staging[STAGING_BYTES];
 };
 
@@ -249,7 +270,7 @@ static void send_owed_locked(struct reader *r) {
 /* Whether the event loop waits for the output and may have it now; with the output lock held. */
 static bool output_freed_locked(struct reader *r) {
   struct output *o = &r->out;
-  if (!o->js_waiting || owed_bytes(r) > 0) return false;
+  if (!o->js_waiting || owed_bytes(r) > 0 || o->sending) return false;
   o->js_waiting = false;
   return true;
 }
@@ -497,11 +518,13 @@ static ssize_t receive_write(struct reader *r) {
   return 1;
 }
 
-/* The staged headers, up to the next write, as one Buffer. */
+/* The staged headers, up to the next write or read the thread sends itself, as one Buffer. */
+static bool target_reads(const struct reader *r, const uint8_t *header);
 static ssize_t receive_headers(struct reader *r) {
   size_t count = 1;
   while (count < BATCH_MAX && r->end - r->start >= (count + 1) * HEADER_BYTES &&
-         !is_write(r->staging + r->start + count * HEADER_BYTES)) {
+         !is_write(r->staging + r->start + count * HEADER_BYTES) &&
+         !target_reads(r, r->staging + r->start + count * HEADER_BYTES)) {
     count++;
   }
   size_t length = count * HEADER_BYTES;
@@ -595,6 +618,172 @@ static ssize_t write_to_target(struct reader *r) {
   return err == 0 ? reply_written(r, header) : hand_on_written(r, header, err);
 }
 
+/* ---- reads sent by the thread ---- */
+
+/*
+ * Whether the staged header is a read the thread may send from the target itself: one the event
+ * loop would send from the same file, with no flags, within the export and the request limit.
+ * Anything else goes the usual way, to be checked (and refused) by the event loop.
+ */
+static bool target_reads(const struct reader *r, const uint8_t *header) {
+  const struct write_target *t = &r->target;
+  uint16_t flags = header[4] << 8 | header[5];
+  uint16_t command = header[6] << 8 | header[7];
+  uint64_t offset = be64(header + 16);
+  uint32_t length = be32(header + 24);
+  return t->fd != -1 && t->reads && command == COMMAND_READ && flags == 0 && length > 0 && length <= t->max_length &&
+         offset <= t->size && length <= t->size - offset;
+}
+
+/*
+ * Sleep until the socket has room (true), or the reader is stopped (false). Nothing is owed
+ * while a read reply is being sent, so there is nothing else to send meanwhile.
+ */
+static bool wait_writable(struct reader *r) {
+  while (!atomic_load(&r->stopping)) {
+    struct pollfd fds[2] = { { .fd = r->sock, .events = POLLOUT }, { .fd = r->wake, .events = POLLIN } };
+    if (poll(fds, 2, -1) == -1) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (fds[1].revents & POLLIN) drain_wake(r);
+    /* On trouble (a hang-up, an error), let the send report what is wrong. */
+    if (fds[0].revents != 0) return true;
+  }
+  return false;
+}
+
+/* Send all the parts, waiting for room as a native server's send does: 0, or an errno. */
+static int send_all(struct reader *r, struct iovec *parts, size_t count, int64_t *sent) {
+  int64_t length = 0;
+  for (size_t i = 0; i < count; i++) length += parts[i].iov_len;
+  for (int64_t done = 0;;) {
+    int64_t before = *sent;
+    int err = send_parts(r->sock, parts, count, sent);
+    if (err != 0) return err;
+    done += *sent - before;
+    if (done == length) return 0;
+    /* send_parts stepped over what left; the socket is full. */
+    if (!wait_writable(r)) return ECANCELED;
+  }
+}
+
+/*
+ * The rest of a file read reply, `count` bytes of the target from `offset`, with sendfile; past
+ * the end of a file that has shrunk, zeroes (as the event loop sends). 0, or an errno.
+ */
+static int send_file_data(struct reader *r, uint64_t offset, uint32_t count, int64_t *sent) {
+  static const uint8_t zeroes[64 * 1024];
+  off_t position = (off_t)offset;
+  while (count > 0) {
+    ssize_t n = sendfile(r->sock, r->target.fd, &position, count);
+    if (n > 0) {
+      *sent += n;
+      count -= n;
+    } else if (n == 0) {
+      while (count > 0) {
+        uint32_t piece = count < sizeof zeroes ? count : sizeof zeroes;
+        struct iovec part = { .iov_base = (void *)zeroes, .iov_len = piece };
+        int err = send_all(r, &part, 1, sent);
+        if (err != 0) return err;
+        count -= piece;
+      }
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!wait_writable(r)) return ECANCELED;
+    } else if (errno != EINTR) {
+      return errno;
+    }
+  }
+  return 0;
+}
+
+/* The whole reply to a read of the target: `reply` (its header), then the data. 0, or an errno. */
+static int send_read_reply(struct reader *r, uint8_t *reply, size_t reply_length, uint64_t offset, uint32_t count,
+                           int64_t *sent) {
+  struct memory_file *memory = r->target.memory;
+  if (memory == NULL) {
+    struct iovec head = { .iov_base = reply, .iov_len = reply_length };
+    int err = send_all(r, &head, 1, sent);
+    return err != 0 ? err : send_file_data(r, offset, count, sent);
+  }
+  int64_t total = (int64_t)reply_length + count;
+  while (*sent < total) {
+    size_t head_done = *sent < (int64_t)reply_length ? (size_t)*sent : reply_length;
+    uint32_t data_done = (uint32_t)(*sent - (int64_t)head_done);
+    struct iovec head = { .iov_base = reply + head_done, .iov_len = reply_length - head_done };
+    int64_t before = *sent;
+    int err = memory_file_send(memory, r->sock, head, offset + data_done, count - data_done, sent);
+    if (err != 0) return err;
+    if (*sent == before && !wait_writable(r)) return ECANCELED;
+  }
+  return 0;
+}
+
+/* The header of a successful reply to the read whose request header is `header`; its length. */
+static size_t read_reply_header(const struct reader *r, const uint8_t *header, uint8_t *reply) {
+  uint32_t magic = r->target.structured ? STRUCTURED_REPLY_MAGIC : SIMPLE_REPLY_MAGIC;
+  reply[0] = magic >> 24;
+  reply[1] = magic >> 16 & 0xff;
+  reply[2] = magic >> 8 & 0xff;
+  reply[3] = magic & 0xff;
+  if (!r->target.structured) {
+    memset(reply + 4, 0, 4);
+    memcpy(reply + 8, header + 8, 8);
+    return SIMPLE_REPLY_BYTES;
+  }
+  uint32_t length = be32(header + 24) + 8;
+  reply[4] = 0;
+  reply[5] = REPLY_FLAG_DONE;
+  reply[6] = 0;
+  reply[7] = REPLY_TYPE_OFFSET_DATA;
+  memcpy(reply + 8, header + 8, 8);
+  reply[16] = length >> 24;
+  reply[17] = length >> 16 & 0xff;
+  reply[18] = length >> 8 & 0xff;
+  reply[19] = length & 0xff;
+  memcpy(reply + 20, header + 16, 8);
+  return READ_REPLY_HEADER_MAX;
+}
+
+/*
+ * One read of the target, sent from here while the output is the thread's, as a native
+ * server's connection thread sends: blocking until the client has taken it, so the event loop
+ * is not woken for it, and no reply data is copied. While the event loop holds the output (or
+ * replies are owed), the read goes to it like any request. A read whose data cannot be had
+ * (nothing sent yet) goes to the event loop too, which replies with the error; one cut off
+ * halfway ends the connection.
+ */
+static ssize_t read_from_target(struct reader *r) {
+  uint8_t header[HEADER_BYTES];
+  struct output *o = &r->out;
+  pthread_mutex_lock(&o->lock);
+  bool ours = !o->js_claimed && !o->broken && !o->gone && owed_bytes(r) == 0;
+  if (ours) o->sending = true;
+  pthread_mutex_unlock(&o->lock);
+  if (!ours) return receive_headers(r);
+  take_header(r, header);
+  uint8_t reply[READ_REPLY_HEADER_MAX];
+  size_t reply_length = read_reply_header(r, header, reply);
+  int64_t sent = 0;
+  int err = send_read_reply(r, reply, reply_length, be64(header + 16), be32(header + 24), &sent);
+  pthread_mutex_lock(&o->lock);
+  o->sending = false;
+  if (err != 0 && sent > 0) o->broken = true;
+  bool tell = output_freed_locked(r);
+  pthread_mutex_unlock(&o->lock);
+  if (tell) tell_output_free(r);
+  if (err == ECANCELED) return STOPPED;
+  if (err != 0 && sent > 0) return -err;
+  if (err != 0) {
+    uint8_t *copy = malloc(HEADER_BYTES);
+    if (copy == NULL) return -ENOMEM;
+    memcpy(copy, header, HEADER_BYTES);
+    return hand_on(r, copy, HEADER_BYTES, -1, 0, 0);
+  }
+  atomic_fetch_add(&r->reads_sent, 1);
+  return 1;
+}
+
 /* Receive and hand on requests until the end of input, a failure, or stop. */
 static ssize_t serve(struct reader *r) {
   for (;;) {
@@ -603,8 +792,8 @@ static ssize_t serve(struct reader *r) {
     if (status > 0) {
       const uint8_t *header = r->staging + r->start;
       r->after_write = is_write(header) && be32(header + 24) > 0;
-      if (!r->after_write) status = receive_headers(r);
-      else status = target_takes(r, header) ? write_to_target(r) : receive_write(r);
+      if (r->after_write) status = target_takes(r, header) ? write_to_target(r) : receive_write(r);
+      else status = target_reads(r, header) ? read_from_target(r) : receive_headers(r);
     }
     if (status <= 0) return status;
   }
@@ -694,10 +883,21 @@ static struct reader *get_reader(napi_env env, napi_callback_info info, napi_val
   return r;
 }
 
-/* The optional write target argument: {fd, size: bigint, fua: boolean, maxLength}. */
+/* A boolean property that may be left out (false); false when it is something else. */
+static bool optional_bool(napi_env env, napi_value value, bool *result) {
+  napi_valuetype type;
+  *result = false;
+  if (napi_typeof(env, value, &type) != napi_ok) return false;
+  return type == napi_undefined || napi_get_value_bool(env, value, result) == napi_ok;
+}
+
+/*
+ * The optional write target argument: {fd, size: bigint, fua: boolean, maxLength, reads?: boolean,
+ * structured?: boolean}.
+ */
 static bool get_write_target(napi_env env, napi_value value, struct write_target *t, int *file) {
   napi_valuetype type;
-  napi_value fd, size, fua, max_length;
+  napi_value fd, size, fua, max_length, reads, structured;
   bool lossless;
   *file = -1;
   if (napi_typeof(env, value, &type) != napi_ok) return false;
@@ -707,7 +907,10 @@ static bool get_write_target(napi_env env, napi_value value, struct write_target
          napi_get_value_bigint_uint64(env, size, &t->size, &lossless) == napi_ok && lossless &&
          napi_get_named_property(env, value, "fua", &fua) == napi_ok && napi_get_value_bool(env, fua, &t->fua) == napi_ok &&
          napi_get_named_property(env, value, "maxLength", &max_length) == napi_ok &&
-         napi_get_value_uint32(env, max_length, &t->max_length) == napi_ok;
+         napi_get_value_uint32(env, max_length, &t->max_length) == napi_ok &&
+         napi_get_named_property(env, value, "reads", &reads) == napi_ok && optional_bool(env, reads, &t->reads) &&
+         napi_get_named_property(env, value, "structured", &structured) == napi_ok &&
+         optional_bool(env, structured, &t->structured);
 }
 
 /*
@@ -725,7 +928,7 @@ static napi_value start_request_reader(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
       napi_get_value_int32(env, argv[0], &sock) != napi_ok || napi_typeof(env, argv[1], &type) != napi_ok ||
       type != napi_function || (argc > 2 && !get_write_target(env, argv[2], &target, &file))) {
-    napi_throw_type_error(env, NULL, "expected (socketFd, deliver: function, target?: {fd, size: bigint, fua, maxLength})");
+    napi_throw_type_error(env, NULL, "expected (socketFd, deliver: function, target?: {fd, size: bigint, fua, maxLength, reads, structured})");
     return NULL;
   }
   struct reader *r = calloc(1, sizeof *r);
@@ -874,7 +1077,7 @@ static napi_value claim_reply_output(napi_env env, napi_callback_info info) {
   if (r == NULL) return NULL;
   struct output *o = &r->out;
   pthread_mutex_lock(&o->lock);
-  bool claimed = o->gone || o->owed_end == o->owed_start;
+  bool claimed = o->gone || (o->owed_end == o->owed_start && !o->sending);
   if (claimed) o->js_claimed = true;
   else o->js_waiting = true;
   pthread_mutex_unlock(&o->lock);
@@ -893,11 +1096,17 @@ static napi_value release_reply_output(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* stopRequestReader(handle): end the thread soon; nothing more is delivered after the calls queued. */
+/*
+ * stopRequestReader(handle): end the thread soon; nothing more is delivered after the calls
+ * queued. Returns how many reads the thread sent itself.
+ */
 static napi_value stop_request_reader(napi_env env, napi_callback_info info) {
+  napi_value result;
   struct reader *r = get_reader(env, info, NULL);
-  if (r != NULL) set_and_wake(r, &r->stopping, true);
-  return NULL;
+  if (r == NULL) return NULL;
+  set_and_wake(r, &r->stopping, true);
+  napi_create_uint32(env, atomic_load(&r->reads_sent), &result);
+  return result;
 }
 
 void request_reader_init(napi_env env, napi_value exports) {
