@@ -79,21 +79,24 @@ const INLINE_WAIT: InlineWait = { spinMicros: availableParallelism() > 1 ? 50 : 
  */
 const INLINE_STREAK_MS = 2;
 /**
- * A write at least this large moves the connection's receiving to a thread of its own
- * (InputReader.receiveOnThread), for good. A single event-loop thread that receives and
- * writes the payloads of several clients leaves each client blocked on its full socket while it
- * serves the others, where a thread sleeping on each socket drains it as the bytes come, as
- * nbdkit's connection threads do. 256 KiB writes of 512 MiB from nbdcopy (four connections),
- * npm run bench: file 1.66-1.73 times native to 1.19-1.29 (its thread also does the writes),
- * memory 1.54-1.64 to 1.26-1.44, Python 1.10 to 0.85-1.00; one connection, file, before the
- * thread did the writes: 375 ms to 295 ms. For file, the thread also replying to its writes
+ * A write at least this large (or, for the file and memory plugins, a read) moves the connection's
+ * receiving to a thread of its own (InputReader.receiveOnThread), for good. A single event-loop
+ * thread that receives and writes the payloads of several clients leaves each client blocked on
+ * its full socket while it serves the others, where a thread sleeping on each socket drains it as
+ * the bytes come, as nbdkit's connection threads do. 256 KiB writes of 512 MiB from nbdcopy (four
+ * connections), npm run bench: file 1.66-1.73 times native to 1.19-1.29 (its thread also does the
+ * writes), memory 1.54-1.64 to 1.26-1.44, Python 1.10 to 0.85-1.00; one connection, file, before
+ * the thread did the writes: 375 ms to 295 ms. For file, the thread also replying to its writes
  * (the event loop only shares the socket's output with it, see ReplyChannel.shareWithThread):
  * 242-255 ms to 204-206 ms, native nbdkit 206-213 ms, runs interleaved; memory, its disk made a
- * file the thread writes (memory-file.ts): 305 ms to 239-243 ms, native 257 ms. Not for connections
- * that only read: with the thread, 4 KiB reads with 64 in flight took 1.3 times as long (each
- * batch of headers is one more wake-up of the event loop).
+ * file the thread writes (memory-file.ts): 305 ms to 239-243 ms, native 257 ms. Not for
+ * connections that only read, unless the thread can send the reads itself (file and memory):
+ * handing reads on, the thread made 4 KiB reads with 64 in flight take 1.3 times as long (each
+ * batch of headers is one more wake-up of the event loop). Sending them itself, it made 256 KiB
+ * reads of 512 MiB take 159-176 ms instead of 173-207 from memory, 119-132 instead of 165-171 from
+ * a file (native 189-204 and 185-208).
  */
-const THREAD_WRITE_MIN = 64 * 1024;
+const THREAD_REQUEST_MIN = 64 * 1024;
 
 /** The socket's output as shared with a request thread that replies itself (InputReader.claimOutput). */
 export interface OutputGate {
@@ -302,7 +305,7 @@ export class Transmission {
 
   private start(request: Request, payload: Buffer | undefined): void {
     const command = request.command;
-    if (!this.threadTried && request.count >= THREAD_WRITE_MIN && this.startsThread(command)) {
+    if (!this.threadTried && request.count >= THREAD_REQUEST_MIN && this.startsThread(command)) {
       this.threadTried = true;
       const target = this.threadTarget();
       const out = this.out;
