@@ -748,8 +748,8 @@ static size_t read_reply_header(const struct reader *r, const uint8_t *header, u
 /*
  * One read of the target, sent from here while the output is the thread's, as a native
  * server's connection thread sends: blocking until the client has taken it, so the event loop
- * is not woken for it, and no reply data is copied. While the event loop holds the output (or
- * replies are owed), the read goes to it like any request. A read whose data cannot be had
+ * is not woken for it, and no reply data is copied. While the event loop holds the output or
+ * waits for it (or replies are owed), the read goes to it like any request. A read whose data cannot be had
  * (nothing sent yet) goes to the event loop too, which replies with the error; one cut off
  * halfway ends the connection.
  */
@@ -757,7 +757,8 @@ static ssize_t read_from_target(struct reader *r) {
   uint8_t header[HEADER_BYTES];
   struct output *o = &r->out;
   pthread_mutex_lock(&o->lock);
-  bool ours = !o->js_claimed && !o->broken && !o->gone && owed_bytes(r) == 0;
+  /* Not while the event loop waits for the output either: its replies would wait behind every read. */
+  bool ours = !o->js_claimed && !o->js_waiting && !o->broken && !o->gone && owed_bytes(r) == 0;
   if (ours) o->sending = true;
   pthread_mutex_unlock(&o->lock);
   if (!ours) return receive_headers(r);
