@@ -148,9 +148,8 @@ export class SocketReplyChannel implements ReplyChannel {
 
   /** Give the output back to the thread when nothing of ours is queued or about to be. */
   private settle(): void {
-    if (this.gate === undefined || !this.claimed || this.corked || this.waiting.length > 0 || this.output.writableLength > 0) {
-      return;
-    }
+    const busy = this.corked || this.waiting.length > 0 || this.output.writableLength > 0;
+    if (this.gate === undefined || !this.claimed || busy) return;
     this.claimed = false;
     this.gate.release();
   }

@@ -125,16 +125,16 @@ struct write_target {
 
 /*
  * The socket's output, shared with the event loop, for the replies to the writes the thread did
- * itself and to the reads it sends itself: sending them from here spares the event loop a
- * wake-up and a send per batch, as a native server's connection thread replies itself. The two must never interleave bytes, and
- * Node sends what it queued whenever the socket has room, so the output belongs to one side at a
- * time: to the event loop while it has bytes queued in Node (it claims the output before it
- * writes and releases it once its queue is empty), else to the thread. The thread sends with
- * MSG_DONTWAIT and keeps what the socket did not take (`owed`), sending it as room comes;
- * meanwhile the event loop may not claim, and is told once it can (SLOT_OUTPUT_FREE). A write
- * done while the event loop holds the output is replied by the event loop, as before. A read
- * reply is sent whole, outside the lock (`sending`), waiting for room as a native server's send
- * does; the event loop's claims are refused meanwhile.
+ * itself and to the reads it sends itself: sending them from here spares the event loop a wake-up
+ * and a send per batch, as a native server's connection thread replies itself. The two must never
+ * interleave bytes, and Node sends what it queued whenever the socket has room, so the output
+ * belongs to one side at a time: to the event loop while it has bytes queued in Node (it claims
+ * the output before it writes and releases it once its queue is empty), else to the thread. The
+ * thread sends with MSG_DONTWAIT and keeps what the socket did not take (`owed`), sending it as
+ * room comes; meanwhile the event loop may not claim, and is told once it can (SLOT_OUTPUT_FREE).
+ * A write done while the event loop holds the output is replied by the event loop, as before. A
+ * read reply is sent whole, outside the lock (`sending`), waiting for room as a native server's
+ * send does; the event loop's claims are refused meanwhile.
  */
 struct output {
   pthread_mutex_t lock;
@@ -653,19 +653,18 @@ static bool wait_writable(struct reader *r) {
   return false;
 }
 
-/* Send all the parts, waiting for room as a native server's send does: 0, or an errno. */
-static int send_all(struct reader *r, struct iovec *parts, size_t count, int64_t *sent) {
-  int64_t length = 0;
-  for (size_t i = 0; i < count; i++) length += parts[i].iov_len;
-  for (int64_t done = 0;;) {
+/* Send all `length` bytes of `data`, waiting for room as a native server's send does: 0, or errno. */
+static int send_all(struct reader *r, const uint8_t *data, size_t length, int64_t *sent) {
+  size_t done = 0;
+  while (done < length) {
+    struct iovec part = { .iov_base = (void *)(data + done), .iov_len = length - done };
     int64_t before = *sent;
-    int err = send_parts(r->sock, parts, count, sent);
+    int err = send_parts(r->sock, &part, 1, sent);
     if (err != 0) return err;
-    done += *sent - before;
-    if (done == length) return 0;
-    /* send_parts stepped over what left; the socket is full. */
-    if (!wait_writable(r)) return ECANCELED;
+    done += (size_t)(*sent - before);
+    if (done < length && !wait_writable(r)) return ECANCELED;
   }
+  return 0;
 }
 
 /*
@@ -683,8 +682,7 @@ static int send_file_data(struct reader *r, uint64_t offset, uint32_t count, int
     } else if (n == 0) {
       while (count > 0) {
         uint32_t piece = count < sizeof zeroes ? count : sizeof zeroes;
-        struct iovec part = { .iov_base = (void *)zeroes, .iov_len = piece };
-        int err = send_all(r, &part, 1, sent);
+        int err = send_all(r, zeroes, piece, sent);
         if (err != 0) return err;
         count -= piece;
       }
@@ -702,8 +700,7 @@ static int send_read_reply(struct reader *r, uint8_t *reply, size_t reply_length
                            int64_t *sent) {
   struct memory_file *memory = r->target.memory;
   if (memory == NULL) {
-    struct iovec head = { .iov_base = reply, .iov_len = reply_length };
-    int err = send_all(r, &head, 1, sent);
+    int err = send_all(r, reply, reply_length, sent);
     return err != 0 ? err : send_file_data(r, offset, count, sent);
   }
   int64_t total = (int64_t)reply_length + count;
@@ -749,9 +746,9 @@ static size_t read_reply_header(const struct reader *r, const uint8_t *header, u
  * One read of the target, sent from here while the output is the thread's, as a native
  * server's connection thread sends: blocking until the client has taken it, so the event loop
  * is not woken for it, and no reply data is copied. While the event loop holds the output or
- * waits for it (or replies are owed), the read goes to it like any request. A read whose data cannot be had
- * (nothing sent yet) goes to the event loop too, which replies with the error; one cut off
- * halfway ends the connection.
+ * waits for it (or replies are owed), the read goes to it like any request. A read whose data
+ * cannot be had (nothing sent yet) goes to the event loop too, which replies with the error; one
+ * cut off halfway ends the connection.
  */
 static ssize_t read_from_target(struct reader *r) {
   uint8_t header[HEADER_BYTES];
@@ -929,7 +926,8 @@ static napi_value start_request_reader(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
       napi_get_value_int32(env, argv[0], &sock) != napi_ok || napi_typeof(env, argv[1], &type) != napi_ok ||
       type != napi_function || (argc > 2 && !get_write_target(env, argv[2], &target, &file))) {
-    napi_throw_type_error(env, NULL, "expected (socketFd, deliver: function, target?: {fd, size: bigint, fua, maxLength, reads, structured})");
+    napi_throw_type_error(env, NULL,
+                          "expected (socketFd, deliver: function, target?: {fd, size: bigint, fua, maxLength, reads?, structured?})");
     return NULL;
   }
   struct reader *r = calloc(1, sizeof *r);

@@ -25,7 +25,14 @@ import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeFsError } from '../../host/errno.js';
 import { IO_PRELUDE } from './io-prelude.js';
-import { FILL_IN_PLACE_MIN, isLuaUnwind, LUA_REGISTRYINDEX, LuaType, type LuaState, type LuaVm } from './lua-vm.js';
+import {
+  FILL_IN_PLACE_MIN,
+  isLuaUnwind,
+  LUA_REGISTRYINDEX,
+  LuaType,
+  type LuaState,
+  type LuaVm,
+} from './lua-vm.js';
 import type { ScriptStdout } from './stdout.js';
 
 type FileKind = 'file' | 'stdin' | 'stdout' | 'stderr';
