@@ -177,13 +177,10 @@ int send_parts(int sock, struct iovec *parts, size_t count, int64_t *sent) {
   return 0;
 }
 
-/*
- * Send `header` then `count` bytes of `file` from `offset` (sendfile), as far as the socket takes
- * them now or the file lasts; *sent counts the bytes that left. 0, or an errno of the call
- * *syscall names.
- */
-static int send_file_reply(int sock, int file, struct iovec header, int64_t offset, uint32_t count, int64_t *sent,
-                           const char **syscall) {
+/* See fs_native.h. */
+int send_file_reply(int sock, int file, struct iovec header, int64_t offset, uint32_t count, int64_t *sent,
+                    const char **syscall, bool *ended) {
+  *ended = false;
   *syscall = "sendmsg";
   int err = send_parts(sock, &header, 1, sent);
   if (err != 0 || (size_t)*sent < header.iov_len) return err;
@@ -195,7 +192,8 @@ static int send_file_reply(int sock, int file, struct iovec header, int64_t offs
       data_sent += n;
       *sent += n;
     } else if (n == 0) {
-      break; /* the file ended early: the rest is zeroes, from the spill */
+      *ended = true;
+      break;
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
       break;
     } else if (errno != EINTR) {
@@ -234,6 +232,7 @@ static napi_value send_reply(napi_env env, napi_callback_info info) {
   }
   int64_t sent = 0;
   const char *syscall = "sendmsg";
+  bool ended;
   struct iovec header_part = { .iov_base = header, .iov_len = header_length };
   struct memory_file *memory = memory_file_of(file);
   int err;
@@ -241,7 +240,8 @@ static napi_value send_reply(napi_env env, napi_callback_info info) {
     err = memory_file_send(memory, sock, header_part, (uint64_t)offset, count, &sent);
     memory_file_unref(memory);
   } else {
-    err = send_file_reply(sock, file, header_part, offset, count, &sent, &syscall);
+    /* A file that ended early: the rest is zeroes, from the spill. */
+    err = send_file_reply(sock, file, header_part, offset, count, &sent, &syscall, &ended);
   }
   if (err != 0) return throw_errno_sent(env, syscall, err, sent);
   uint32_t data_sent = sent > (int64_t)header_length ? (uint32_t)(sent - (int64_t)header_length) : 0;

@@ -24,6 +24,13 @@ bool uint8_array_of(napi_env env, napi_value value, void **data, size_t *length)
  * *sent counts the bytes that left. Returns 0, or the errno of a failure.
  */
 int send_parts(int sock, struct iovec *parts, size_t count, int64_t *sent);
+/*
+ * Send `header` then `count` bytes of `file` from `offset` (sendfile) on a non-blocking socket,
+ * as far as it takes them now or the file lasts (then *ended); *sent counts the bytes that left.
+ * 0, or an errno of the call *syscall names.
+ */
+int send_file_reply(int sock, int file, struct iovec header, int64_t offset, uint32_t count, int64_t *sent,
+                    const char **syscall, bool *ended);
 /* Adds startRequestReader and its companions (request_reader.c) to the exports. */
 void request_reader_init(napi_env env, napi_value exports);
 

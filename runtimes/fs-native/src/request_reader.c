@@ -38,7 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -249,6 +248,20 @@ static void drain_wake(struct reader *r) {
 
 /* ---- replies sent by the thread (struct output) ---- */
 
+static void put_be32(uint8_t *p, uint32_t value) {
+  p[0] = value >> 24;
+  p[1] = value >> 16 & 0xff;
+  p[2] = value >> 8 & 0xff;
+  p[3] = value & 0xff;
+}
+
+/* A successful simple reply to the request whose header is `header`, into `reply`. */
+static void simple_reply(uint8_t *reply, const uint8_t *header) {
+  put_be32(reply, SIMPLE_REPLY_MAGIC);
+  memset(reply + 4, 0, 4);
+  memcpy(reply + 8, header + 8, 8);
+}
+
 static size_t owed_bytes(const struct reader *r) {
   return r->out.owed_end - r->out.owed_start;
 }
@@ -315,13 +328,7 @@ static ssize_t reply_written(struct reader *r, const uint8_t *header) {
       o->owed = bigger;
       o->owed_capacity = capacity;
     }
-    uint8_t *reply = o->owed + o->owed_end;
-    reply[0] = SIMPLE_REPLY_MAGIC >> 24;
-    reply[1] = SIMPLE_REPLY_MAGIC >> 16 & 0xff;
-    reply[2] = SIMPLE_REPLY_MAGIC >> 8 & 0xff;
-    reply[3] = SIMPLE_REPLY_MAGIC & 0xff;
-    memset(reply + 4, 0, 4);
-    memcpy(reply + 8, header + 8, 8);
+    simple_reply(o->owed + o->owed_end, header);
     o->owed_end += SIMPLE_REPLY_BYTES;
     send_owed_locked(r);
   }
@@ -563,12 +570,17 @@ static int write_fully(int fd, const uint8_t *data, size_t length, uint64_t offs
   return 0;
 }
 
-/* Hand on one write done to the target, alone (with its error, if any). */
-static ssize_t hand_on_written(struct reader *r, const uint8_t *header, int err) {
+/* Hand on a copy of one request header, with `slot` and `err` (see struct message). */
+static ssize_t hand_on_header(struct reader *r, const uint8_t *header, int slot, int err) {
   uint8_t *copy = malloc(HEADER_BYTES);
   if (copy == NULL) return -ENOMEM;
   memcpy(copy, header, HEADER_BYTES);
-  return hand_on(r, copy, HEADER_BYTES, SLOT_WRITTEN, 0, err);
+  return hand_on(r, copy, HEADER_BYTES, slot, 0, err);
+}
+
+/* Hand on one write done to the target, alone (with its error, if any). */
+static ssize_t hand_on_written(struct reader *r, const uint8_t *header, int err) {
+  return hand_on_header(r, header, SLOT_WRITTEN, err);
 }
 
 /*
@@ -668,76 +680,52 @@ static int send_all(struct reader *r, const uint8_t *data, size_t length, int64_
 }
 
 /*
- * The rest of a file read reply, `count` bytes of the target from `offset`, with sendfile; past
- * the end of a file that has shrunk, zeroes (as the event loop sends). 0, or an errno.
+ * The whole reply to a read of the target: `reply` (its header), then `count` bytes from
+ * `offset`, from the memory file's mapping or with sendfile; past the end of a file that has
+ * shrunk, zeroes (as the event loop sends). 0, or an errno.
  */
-static int send_file_data(struct reader *r, uint64_t offset, uint32_t count, int64_t *sent) {
-  static const uint8_t zeroes[64 * 1024];
-  off_t position = (off_t)offset;
-  while (count > 0) {
-    ssize_t n = sendfile(r->sock, r->target.fd, &position, count);
-    if (n > 0) {
-      *sent += n;
-      count -= n;
-    } else if (n == 0) {
-      while (count > 0) {
-        uint32_t piece = count < sizeof zeroes ? count : sizeof zeroes;
-        int err = send_all(r, zeroes, piece, sent);
-        if (err != 0) return err;
-        count -= piece;
-      }
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (!wait_writable(r)) return ECANCELED;
-    } else if (errno != EINTR) {
-      return errno;
-    }
-  }
-  return 0;
-}
-
-/* The whole reply to a read of the target: `reply` (its header), then the data. 0, or an errno. */
 static int send_read_reply(struct reader *r, uint8_t *reply, size_t reply_length, uint64_t offset, uint32_t count,
                            int64_t *sent) {
-  struct memory_file *memory = r->target.memory;
-  if (memory == NULL) {
-    int err = send_all(r, reply, reply_length, sent);
-    return err != 0 ? err : send_file_data(r, offset, count, sent);
-  }
+  static const uint8_t zeroes[64 * 1024];
   int64_t total = (int64_t)reply_length + count;
   while (*sent < total) {
     size_t head_done = *sent < (int64_t)reply_length ? (size_t)*sent : reply_length;
     uint32_t data_done = (uint32_t)(*sent - (int64_t)head_done);
     struct iovec head = { .iov_base = reply + head_done, .iov_len = reply_length - head_done };
     int64_t before = *sent;
-    int err = memory_file_send(memory, r->sock, head, offset + data_done, count - data_done, sent);
+    bool ended = false;
+    const char *syscall;
+    int err = r->target.memory != NULL
+                  ? memory_file_send(r->target.memory, r->sock, head, offset + data_done, count - data_done, sent)
+                  : send_file_reply(r->sock, r->target.fd, head, (int64_t)(offset + data_done), count - data_done, sent,
+                                    &syscall, &ended);
     if (err != 0) return err;
-    if (*sent == before && !wait_writable(r)) return ECANCELED;
+    if (ended) {
+      while (*sent < total) {
+        int64_t rest = total - *sent;
+        err = send_all(r, zeroes, rest < (int64_t)sizeof zeroes ? (size_t)rest : sizeof zeroes, sent);
+        if (err != 0) return err;
+      }
+    } else if (*sent == before && !wait_writable(r)) {
+      return ECANCELED;
+    }
   }
   return 0;
 }
 
 /* The header of a successful reply to the read whose request header is `header`; its length. */
 static size_t read_reply_header(const struct reader *r, const uint8_t *header, uint8_t *reply) {
-  uint32_t magic = r->target.structured ? STRUCTURED_REPLY_MAGIC : SIMPLE_REPLY_MAGIC;
-  reply[0] = magic >> 24;
-  reply[1] = magic >> 16 & 0xff;
-  reply[2] = magic >> 8 & 0xff;
-  reply[3] = magic & 0xff;
   if (!r->target.structured) {
-    memset(reply + 4, 0, 4);
-    memcpy(reply + 8, header + 8, 8);
+    simple_reply(reply, header);
     return SIMPLE_REPLY_BYTES;
   }
-  uint32_t length = be32(header + 24) + 8;
+  put_be32(reply, STRUCTURED_REPLY_MAGIC);
   reply[4] = 0;
   reply[5] = REPLY_FLAG_DONE;
   reply[6] = 0;
   reply[7] = REPLY_TYPE_OFFSET_DATA;
   memcpy(reply + 8, header + 8, 8);
-  reply[16] = length >> 24;
-  reply[17] = length >> 16 & 0xff;
-  reply[18] = length >> 8 & 0xff;
-  reply[19] = length & 0xff;
+  put_be32(reply + 16, be32(header + 24) + 8);
   memcpy(reply + 20, header + 16, 8);
   return READ_REPLY_HEADER_MAX;
 }
@@ -772,12 +760,7 @@ static ssize_t read_from_target(struct reader *r) {
   if (tell) tell_output_free(r);
   if (err == ECANCELED) return STOPPED;
   if (err != 0 && sent > 0) return -err;
-  if (err != 0) {
-    uint8_t *copy = malloc(HEADER_BYTES);
-    if (copy == NULL) return -ENOMEM;
-    memcpy(copy, header, HEADER_BYTES);
-    return hand_on(r, copy, HEADER_BYTES, -1, 0, 0);
-  }
+  if (err != 0) return hand_on_header(r, header, -1, 0);
   atomic_fetch_add(&r->reads_sent, 1);
   return 1;
 }
