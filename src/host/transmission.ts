@@ -312,16 +312,7 @@ export class Transmission {
 
   private start(request: Request, payload: Buffer | undefined): void {
     const command = request.command;
-    if (!this.threadTried && request.count >= THREAD_REQUEST_MIN && this.startsThread(command)) {
-      this.threadTried = true;
-      const target = this.threadTarget();
-      const out = this.out;
-      if (this.reader.receiveOnThread(target && { target, done: this.writtenByThread, outputFree: () => out.outputFree() })) {
-        if (target) out.shareWithThread({ claim: () => this.reader.claimOutput(), release: () => this.reader.releaseOutput() });
-        const reads = target?.reads ? ', and sends reads from it' : '';
-        logDebug(`receiving requests on a thread${target ? `, which writes to the file itself and replies${reads}` : ''}`);
-      }
-    }
+    if (!this.threadTried && request.count >= THREAD_REQUEST_MIN) this.tryThread(command);
     const bytes = command === Command.READ || command === Command.WRITE ? request.count : 0;
     this.inFlight++;
     this.inFlightBytes += bytes;
@@ -329,12 +320,21 @@ export class Transmission {
   }
 
   /**
-   * Whether a large request of this kind is worth moving the connection's requests to a thread:
-   * writes always (the thread receives their payloads beside the event loop), reads when the
-   * thread can send them itself from the plugin's file.
+   * Move the connection's requests to a thread, once, if this large request makes it worth it:
+   * a write always (the thread receives payloads beside the event loop), a read when the thread
+   * can send it itself from the plugin's file.
    */
-  private startsThread(command: number): boolean {
-    return command === Command.WRITE || (command === Command.READ && this.threadTarget()?.reads === true);
+  private tryThread(command: number): void {
+    const target = this.threadTarget();
+    if (command !== Command.WRITE && !(command === Command.READ && target?.reads)) return;
+    this.threadTried = true;
+    const out = this.out;
+    if (!this.reader.receiveOnThread(target && { target, done: this.writtenByThread, outputFree: () => out.outputFree() })) {
+      return;
+    }
+    if (target) out.shareWithThread({ claim: () => this.reader.claimOutput(), release: () => this.reader.releaseOutput() });
+    const reads = target?.reads ? ', and sends reads from it' : '';
+    logDebug(`receiving requests on a thread${target ? `, which writes to the file itself and replies${reads}` : ''}`);
   }
 
   /** What the request thread may do without the plugin, if anything (see WriteTarget). */
