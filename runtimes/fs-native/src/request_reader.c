@@ -162,6 +162,9 @@ struct reader {
   atomic_bool paused;
   /* One for the thread (dropped when its thread-safe function is finalized), one for JavaScript's handle. */
   atomic_int refs;
+  /* Joined when the thread-safe function is finalized (finalize_thread_function). */
+  pthread_t thread;
+  bool thread_started;
   napi_threadsafe_function deliver;
   /* Guards the slots and `written`. */
   pthread_mutex_t lock;
@@ -844,10 +847,28 @@ static void deliver_js(napi_env env, napi_value callback, void *context, void *d
   free(m);
 }
 
-/* Finalizer of both the thread-safe function and JavaScript's handle: each holds one reference. */
+/* Finalizer of JavaScript's handle, which holds one reference. */
 static void finalize_reader(napi_env env, void *data, void *hint) {
   (void)hint;
   unref_reader(env, data);
+}
+
+/*
+ * Finalizer of the thread-safe function, which holds the thread's reference. Usually the thread
+ * has just released the function, its last act, and the join returns at once. But when Node
+ * tears the environment down (the process exiting), it finalizes the function while the thread
+ * may still run: the thread is stopped and waited for, or it would use the reader (and the
+ * function) after both are freed.
+ */
+static void finalize_thread_function(napi_env env, void *data, void *hint) {
+  (void)hint;
+  struct reader *r = data;
+  if (r->thread_started) {
+    atomic_store(&r->stopping, true);
+    wake(r);
+    pthread_join(r->thread, NULL);
+  }
+  unref_reader(env, r);
 }
 
 /* The reader handle that is the first argument, and the second argument if `second` is given. */
@@ -937,8 +958,8 @@ static napi_value start_request_reader(napi_env env, napi_callback_info info) {
   /* Replies the event loop queued before may not have left yet: it releases the output once they have. */
   r->out.js_claimed = true;
   napi_create_string_utf8(env, "nbdkit-ts request reader", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[1], NULL, name, QUEUE_MAX, 1, r, finalize_reader, r, deliver_js,
-                                      &r->deliver) != napi_ok) {
+  if (napi_create_threadsafe_function(env, argv[1], NULL, name, QUEUE_MAX, 1, r, finalize_thread_function, r,
+                                      deliver_js, &r->deliver) != napi_ok) {
     close_sockets(r);
     close(r->wake);
     pthread_mutex_destroy(&r->lock);
@@ -950,12 +971,11 @@ static napi_value start_request_reader(napi_env env, napi_callback_info info) {
   /* The socket keeps the event loop alive, not this. */
   napi_unref_threadsafe_function(env, r->deliver);
   pthread_attr_t attributes;
-  pthread_t thread;
   pthread_attr_init(&attributes);
-  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attributes, 256 * 1024);
-  int err = pthread_create(&thread, &attributes, reader_thread, r);
+  int err = pthread_create(&r->thread, &attributes, reader_thread, r);
   pthread_attr_destroy(&attributes);
+  r->thread_started = err == 0;
   if (err != 0) {
     close_sockets(r);
     /* Finalizing the thread-safe function drops one reference; the other is dropped here. */
