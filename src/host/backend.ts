@@ -171,10 +171,21 @@ export class Backend {
     if (this.plugin.preconnect) await invoke('preconnect', () => this.plugin.preconnect!(readonly));
   }
 
-  /** list_exports with nbdkit's default: one export, the default one, named "". */
+  /**
+   * list_exports with nbdkit's default (also what a plugin's undefined asks for, as
+   * nbdkit_use_default_export): the one export default_export names, or none at all when
+   * default_export fails (its error is logged; the client still gets a list, as from nbdkit).
+   */
   async listExports(readonly: boolean, tls: boolean): Promise<ExportInfo[]> {
-    if (!this.plugin.list_exports) return [{ name: await this.defaultExport(readonly, tls) }];
-    return invoke('list_exports', () => this.plugin.list_exports!(readonly, tls));
+    const listed = this.plugin.list_exports
+      ? await invoke('list_exports', () => this.plugin.list_exports!(readonly, tls))
+      : undefined;
+    if (listed !== undefined) return listed;
+    try {
+      return [{ name: await this.defaultExport(readonly, tls) }];
+    } catch {
+      return [];
+    }
   }
 
   async defaultExport(readonly: boolean, tls: boolean): Promise<string> {
