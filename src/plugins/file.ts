@@ -14,8 +14,9 @@ import {
   fstat,
   fstatSync,
   open,
+  type Dirent,
+  opendirSync,
   read,
-  readdirSync,
   readFileSync,
   realpathSync,
   type Stats,
@@ -256,7 +257,15 @@ function directoryOf(source: Source): string {
 /** The regular files and block devices directly in a directory (symbolic links followed). */
 function listDirectory(dir: string): ExportInfo[] {
   const exports: ExportInfo[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+  // In readdir's own order, as nbdkit lists them (readdirSync would sort them by name).
+  const handle = opendirSync(dir);
+  const entries: Dirent[] = [];
+  try {
+    for (let entry = handle.readSync(); entry !== null; entry = handle.readSync()) entries.push(entry);
+  } finally {
+    handle.closeSync();
+  }
+  for (const entry of entries) {
     let wanted = entry.isFile() || entry.isBlockDevice();
     // A symbolic link, or an entry whose type the file system does not say: look at the file.
     const unknownType = ![entry.isDirectory(), entry.isCharacterDevice(), entry.isFIFO(), entry.isSocket()].some(Boolean);
