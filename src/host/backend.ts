@@ -432,6 +432,7 @@ export class ExportContext {
 
   /** Synchronous when the plugin is: the caller awaits only a promise. */
   pread(buf: Uint8Array, offset: bigint): MaybePromise<void> {
+    if (!this.plugin.pread_fills_buffer) buf.fill(0);
     return this.run('pread', () => this.plugin.pread(this.handle, buf, offset, 0));
   }
 
