@@ -261,6 +261,11 @@ export class Handshake {
     }
     this.io.write(optionReply(Option.STARTTLS, OptionReply.ACK));
     await this.options.startTls();
+    // Nothing negotiated in plaintext survives into the secure session: a man in the middle
+    // could have sent it (the class of nbdkit's CVE-2021-3716).
+    this.structuredReplies = false;
+    this.baseAllocation = false;
+    this.metaContextExport = undefined;
   }
 
   /** NBD_OPT_INFO and NBD_OPT_GO. Returns the open export for a successful GO. */

@@ -4,6 +4,7 @@
  * oversized requests) and read the server's raw replies.
  */
 import { connect, type Socket } from 'node:net';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 
 export const NBDMAGIC = 0x4e42444d41474943n;
 export const IHAVEOPT = 0x49484156454f5054n;
@@ -35,7 +36,11 @@ export class RawClient {
   private closed = false;
   handshakeFlags = 0;
 
-  private constructor(readonly socket: Socket) {
+  private constructor(public socket: Socket) {
+    this.listen(socket);
+  }
+
+  private listen(socket: Socket): void {
     socket.on('data', (chunk: Buffer) => {
       this.buffered = Buffer.concat([this.buffered, chunk]);
       this.waiting?.();
@@ -45,6 +50,26 @@ export class RawClient {
       this.waiting?.();
     });
     socket.on('error', () => undefined);
+  }
+
+  /**
+   * NBD_OPT_STARTTLS, then the client side of the TLS handshake with these options (a client
+   * certificate, the CA to trust, ...). Rejects if the server refuses STARTTLS or the handshake.
+   */
+  async startTls(options: ConnectionOptions): Promise<void> {
+    this.sendOption(NBD_OPT.STARTTLS);
+    const reply = await this.readOptionReply();
+    if (reply.type !== NBD_REP.ACK) throw new Error(`STARTTLS refused: 0x${reply.type.toString(16)}`);
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('close');
+    const secure = tlsConnect({ socket: plain, servername: 'localhost', ...options });
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', resolve);
+      secure.once('error', reject);
+    });
+    this.socket = secure;
+    this.listen(secure);
   }
 
   static connect(path: string): Promise<RawClient> {
