@@ -41,8 +41,11 @@ export interface ConnectionOptions {
   tls: TlsConfig | undefined;
   /** A client that has not chosen an export after this long is dropped. */
   handshakeTimeoutMs: number;
-  /** Resolves when the server shuts down: stop reading requests, finish those in flight. */
-  stopping: Promise<void>;
+  /**
+   * Calls the listener when the server shuts down (stop reading requests, finish those in
+   * flight), until the returned function is called at the connection's end.
+   */
+  onStop: (listener: () => void) => () => void;
   /** Whether this is the server's only connection at the moment. */
   soleClient: () => boolean;
 }
@@ -57,7 +60,7 @@ export async function serveConnection(
   streams.output.on('error', (error) => logDebug(`connection ${id}: write: ${error.message}`));
   const serializer = backend.serverLocks.forConnection();
   const reader = streams.reader ?? new InputReader(streams.input);
-  void options.stopping.then(() => reader.stop());
+  const stopListening = options.onStop(() => reader.stop());
   // After STARTTLS, replies go to the TLS socket instead of the raw one.
   let output: Writable = streams.output;
   const io: HandshakeIO = { reader, write: (data) => writeTo(output, data), tls: false };
@@ -114,6 +117,7 @@ export async function serveConnection(
     else logError(`connection ${id}: ${(error as Error).message}`);
   } finally {
     clearTimeout(timer);
+    stopListening();
     reader.detach();
     if (output !== streams.output) output.end();
     streams.close();

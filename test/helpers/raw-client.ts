@@ -102,8 +102,14 @@ export class RawClient {
 
   /** Resolves true when the server closes the connection within the time limit. */
   async closedByServer(timeoutMs = 10_000): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (this.closed) return true;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     return this.closed;
   }
 
