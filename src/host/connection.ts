@@ -29,6 +29,21 @@ function writeTo(output: Writable, data: Buffer): void {
   if (!output.destroyed) output.write(data);
 }
 
+/** Resolves once at most `bytes` wait in output's queue, or output has closed. */
+function drained(output: Writable, bytes: number): Promise<void> {
+  if (output.destroyed || output.writableLength <= bytes) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      if (!output.destroyed && output.writableLength > bytes) return;
+      output.off('drain', done);
+      output.off('close', done);
+      resolve();
+    };
+    output.on('drain', done);
+    output.on('close', done);
+  });
+}
+
 let nextConnectionId = 0;
 
 /** Per-server settings every connection needs. */
@@ -63,7 +78,12 @@ export async function serveConnection(
   const stopListening = options.onStop(() => reader.stop());
   // After STARTTLS, replies go to the TLS socket instead of the raw one.
   let output: Writable = streams.output;
-  const io: HandshakeIO = { reader, write: (data) => writeTo(output, data), tls: false };
+  const io: HandshakeIO = {
+    reader,
+    write: (data) => writeTo(output, data),
+    drained: (bytes) => drained(output, bytes),
+    tls: false,
+  };
   const tls = options.tls;
   const handshakeOptions: HandshakeOptions = {
     noStructuredReplies: options.noStructuredReplies,

@@ -141,11 +141,11 @@ export class RawClient {
     this.write(Buffer.concat([header, data]));
   }
 
-  async readOptionReply(): Promise<OptionReply> {
-    const header = await this.read(20);
+  async readOptionReply(timeoutMs?: number): Promise<OptionReply> {
+    const header = await this.read(20, timeoutMs);
     if (header.readBigUInt64BE(0) !== OPTION_REPLY_MAGIC) throw new Error('bad option reply magic');
     const length = header.readUInt32BE(16);
-    return { option: header.readUInt32BE(8), type: header.readUInt32BE(12), data: await this.read(length) };
+    return { option: header.readUInt32BE(8), type: header.readUInt32BE(12), data: await this.read(length, timeoutMs) };
   }
 
   /** NBD_OPT_GO on an export; returns the size and transmission flags. */
