@@ -445,6 +445,7 @@ const createFilePlugin: PluginFactory = (host) => {
       // cache=none: drop the pages just read from the page cache.
       return Promise.resolve(readFully(fd, buf, offset)).then(() => dropPages(fd, offset, buf.length));
     },
+    pread_fills_buffer: true,
     read_source_fd: (h) => (h as FileHandle).fd,
     write_target_fd: (h) => ((h as FileHandle).writable ? (h as FileHandle).fd : undefined),
     async pwrite(h, buf, offset, flags) {
