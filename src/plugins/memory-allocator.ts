@@ -67,8 +67,9 @@ export function createRamDisk(choice: AllocatorChoice, size: bigint): RamDisk {
         ? (chunk: Uint8Array): void => {
             try {
               fsNative!.lockMemory(chunk);
+              // The addon says "mlock: <strerror>".
             } catch (error) {
-              throw new PluginError(`allocator=malloc: mlock: ${(error as Error).message}`, 'ENOMEM');
+              throw new PluginError(`allocator=malloc: ${(error as Error).message}`, 'ENOMEM');
             }
           }
         : undefined;
