@@ -67,8 +67,8 @@ export function createRamDisk(choice: AllocatorChoice, size: bigint): RamDisk {
         ? (chunk: Uint8Array): void => {
             try {
               fsNative!.lockMemory(chunk);
-              // The addon says "mlock: <strerror>".
             } catch (error) {
+              // The addon's message is "mlock: <strerror>".
               throw new PluginError(`allocator=malloc: ${(error as Error).message}`, 'ENOMEM');
             }
           }
