@@ -24,7 +24,7 @@ import {
   ReportedPluginError,
   ThreadModel,
 } from './plugin.js';
-import { Command, CommandFlag, MAX_REQUEST_SIZE, TransmissionFlag, commandName } from './protocol.js';
+import { Command, CommandFlag, MAX_REQUEST_SIZE, MAX_STRING, TransmissionFlag, commandName } from './protocol.js';
 import type { WriteTarget } from './input.js';
 import { isPromise, type MaybePromise, type RequestSerializer, ServerLocks } from './serialize.js';
 import { MAX_SIZE } from './size.js';
@@ -174,7 +174,17 @@ export class Backend {
   /** list_exports with nbdkit's default: one export, the default one, named "". */
   async listExports(readonly: boolean, tls: boolean): Promise<ExportInfo[]> {
     if (!this.plugin.list_exports) return [{ name: await this.defaultExport(readonly, tls) }];
-    return invoke('list_exports', () => this.plugin.list_exports!(readonly, tls));
+    const exports = await invoke('list_exports', () => this.plugin.list_exports!(readonly, tls));
+    // As nbdkit_add_export: a name or description longer than NBD allows fails the whole list.
+    for (const e of exports) {
+      const tooLong =
+        Buffer.byteLength(e.name) > MAX_STRING ? 'name' : Buffer.byteLength(e.description ?? '') > MAX_STRING ? 'description' : '';
+      if (tooLong) {
+        logError(`nbdkit_add_export: ${tooLong} too long`);
+        throw new PluginError(`nbdkit_add_export: ${tooLong} too long`, 'EINVAL');
+      }
+    }
+    return exports;
   }
 
   async defaultExport(readonly: boolean, tls: boolean): Promise<string> {

@@ -21,6 +21,7 @@ const PLUGIN_MODULES: Readonly<Record<string, () => Promise<PluginModule>>> = {
   sh: () => import('../languages/sh/sh.js'),
   eval: () => import('../languages/sh/eval.js'),
   streaming: () => import('../plugins/streaming.js'),
+  nbd: () => import('../plugins/nbd/plugin.js'),
 };
 
 export function pluginNames(): string[] {
