@@ -22,6 +22,8 @@ const PLUGIN_MODULES: Readonly<Record<string, () => Promise<PluginModule>>> = {
   eval: () => import('../languages/sh/eval.js'),
   streaming: () => import('../plugins/streaming.js'),
   nbd: () => import('../plugins/nbd/plugin.js'),
+  ondemand: () => import('../plugins/ondemand.js'),
+  tmpdisk: () => import('../plugins/tmpdisk.js'),
 };
 
 export function pluginNames(): string[] {
