@@ -24,6 +24,7 @@ const PLUGIN_MODULES: Readonly<Record<string, () => Promise<PluginModule>>> = {
   nbd: () => import('../plugins/nbd/plugin.js'),
   ondemand: () => import('../plugins/ondemand.js'),
   tmpdisk: () => import('../plugins/tmpdisk.js'),
+  curl: () => import('../plugins/curl.js'),
 };
 
 export function pluginNames(): string[] {
