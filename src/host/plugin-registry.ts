@@ -25,6 +25,7 @@ const PLUGIN_MODULES: Readonly<Record<string, () => Promise<PluginModule>>> = {
   ondemand: () => import('../plugins/ondemand.js'),
   tmpdisk: () => import('../plugins/tmpdisk.js'),
   curl: () => import('../plugins/curl.js'),
+  S3: () => import('../plugins/s3.js'),
 };
 
 export function pluginNames(): string[] {
