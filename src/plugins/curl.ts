@@ -317,8 +317,6 @@ const createCurlPlugin: PluginFactory = (host) => {
     },
     get_size: (h) => (h as CurlHandle).size,
     can_write: () => false,
-    // Every connection reads the same remote file.
-    can_multi_conn: () => true,
 
     async pread(h, buf, offset) {
       const handle = h as CurlHandle;
