@@ -31,6 +31,10 @@ function handler(req: IncomingMessage, res: ServerResponse): void {
     return;
   }
   if (path === '/slow') return; // never answers
+  if (path === '/jar-me') {
+    res.writeHead(302, { location: '/disk.img', 'set-cookie': 'given=byserver; Path=/' }).end();
+    return;
+  }
   if (path === '/secret.img') {
     const expected = `Basic ${Buffer.from('alice:open sesame').toString('base64')}`;
     if (req.headers.authorization !== expected) {
@@ -149,6 +153,37 @@ describe('curl plugin', () => {
     }
   });
 
+  it('header-script= and cookie-script= give the headers and cookie sent; a failing script fails the open', async () => {
+    seen.length = 0;
+    const result = await ours(
+      [`${httpBase}/disk.img`, 'header-script=echo "X-Iteration: $iteration"; echo "X-Url: $url"', 'cookie-script=echo "token=from-script"'],
+      SIZE,
+    );
+    expect(result.code, result.err).toBe(0);
+    expect(seen[0]['x-iteration']).toBe('0');
+    expect(seen[0]['x-url']).toBe(`${httpBase}/disk.img`);
+    expect(seen[0].cookie).toBe('token=from-script');
+    const failing = await ours([`${httpBase}/disk.img`, 'header-script=echo "no headers today" >&2; exit 1'], SIZE);
+    expect(failing.code).not.toBe(0);
+    expect(failing.err).toMatch(/header-script failed: no headers today/);
+    const both = await ours([`${httpBase}/disk.img`, 'header=A: b', 'header-script=true'], 'true');
+    expect(both.err).toMatch(/header and header-script cannot be used at the same time/);
+  });
+
+  it('cookiefile= sends the matching cookies of a Netscape cookie file; cookiejar= writes the ones set', async () => {
+    const file = join(work, 'cookies.txt');
+    writeFileSync(file, `# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tflavour\toat\nother.example\tFALSE\t/\tFALSE\t0\tnot\tsent\n`);
+    seen.length = 0;
+    const sent = await ours([`${httpBase}/disk.img`, `cookiefile=${file}`], SIZE);
+    expect(sent.code, sent.err).toBe(0);
+    expect(seen.map((h) => h.cookie)).toContain('flavour=oat');
+    expect(seen.every((h) => !String(h.cookie).includes('not=sent'))).toBe(true);
+    const jar = join(work, 'jar.txt');
+    const kept = await ours([`${httpBase}/jar-me`, `cookiejar=${jar}`, 'followlocation=true'], SIZE);
+    expect(kept.code, kept.err).toBe(0);
+    expect(readFileSync(jar, 'utf8')).toMatch(/127\.0\.0\.1\tFALSE\t\/\tFALSE\t0\tgiven\tbyserver/);
+  });
+
   it('user= with password=, password=+FILE and password=-FD log in with Basic auth', async () => {
     const url = `${httpBase}/secret.img`;
     writeFileSync(join(work, 'password'), 'open sesame\n');
@@ -191,8 +226,8 @@ describe('curl plugin', () => {
   it('is read-only, and refuses the parameters it does not support with a clear error', async () => {
     const info = await ours([`${httpBase}/disk.img`], 'nbdinfo --json "$uri"');
     expect(JSON.parse(info.out).exports[0].is_read_only).toBe(true);
-    const script = await ours([`${httpBase}/disk.img`, 'header-script=echo X: y'], 'true');
-    expect(script.code).toBe(1);
-    expect(script.err).toMatch(/^nbdkit-ts: error: curl: the header-script parameter is not supported by nbdkit-ts/m);
+    const proxy = await ours([`${httpBase}/disk.img`, 'proxy=http://127.0.0.1:1'], 'true');
+    expect(proxy.code).toBe(1);
+    expect(proxy.err).toMatch(/^nbdkit-ts: error: curl: the proxy parameter is not supported by nbdkit-ts/m);
   });
 });

@@ -13,13 +13,22 @@ import { fileURLToPath } from 'node:url';
 import { type Plugin, type PluginFactory, PluginError, ThreadModel } from '../host/plugin.js';
 import { parseBool } from './parse-bool.js';
 import { readFullySync } from './read-fully.js';
+import { CookieJar } from './curl-cookies.js';
+import { CurlScripts } from './curl-scripts.js';
 import { readPassword } from './read-password.js';
 
 const CONFIG_HELP = `cainfo=<CAINFO>     Path to Certificate Authority file.
 capath=<CAPATH>     Path to directory with CA certificates.
 cookie=<COOKIE>     Set HTTP/HTTPS cookies.
+cookiefile=         Enable cookie processing.
+cookiefile=<FILENAME> Read cookies from file.
+cookiejar=<FILENAME> Read and write cookies to jar.
+cookie-script=<SCRIPT> Script to set HTTP/HTTPS cookies.
+cookie-script-renew=<SECS> Time to renew HTTP/HTTPS cookies.
 followlocation=false  Do not follow redirects.
 header=<HEADER>     Set HTTP/HTTPS header.
+header-script=<SCRIPT> Script to set HTTP/HTTPS headers.
+header-script-renew=<SECS> Time to renew HTTP/HTTPS headers.
 password=<PASSWORD> The password for the user account.
 protocols=PROTO,PROTO,..  Limit protocols allowed.
 sslverify=false     Do not verify SSL certificate of remote host.
@@ -35,10 +44,7 @@ user=<USER>         The user to log in as.
 user-agent=<USER-AGENT>  Send user-agent header for HTTP/HTTPS.`;
 
 /** Parameters nbdkit's curl plugin takes that need libcurl features nbdkit-ts does not have. */
-const UNSUPPORTED = new Set([
-  'cookiefile', 'cookiejar', 'cookie-script', 'cookie-script-renew', 'header-script', 'header-script-renew',
-  'proxy', 'proxy-user', 'proxy-password',
-]);
+const UNSUPPORTED = new Set(['proxy']);
 
 const SSL_VERSIONS: Readonly<Record<string, SecureVersion>> = {
   tlsv1: 'TLSv1', 'tlsv1.0': 'TLSv1', 'tlsv1.1': 'TLSv1.1', 'tlsv1.2': 'TLSv1.2', 'tlsv1.3': 'TLSv1.3',
@@ -79,7 +85,28 @@ const createCurlPlugin: PluginFactory = (host) => {
   let cipherList: string | undefined;
   let tls13Ciphers: string | undefined;
 
+  let cookieFile: string | undefined;
+  let cookieJarFile: string | undefined;
+  let headerScript: string | undefined;
+  let headerRenew: number | undefined;
+  let cookieScript: string | undefined;
+  let cookieRenew: number | undefined;
+
   let agents: { http: HttpAgent; https: HttpsAgent } | undefined;
+  /** The cookie engine, when cookiefile= or cookiejar= turned it on. */
+  let jar: CookieJar | undefined;
+  let scripts: CurlScripts | undefined;
+  /** What the scripts gave last. */
+  let fromScripts: { headers: string[]; cookie: string | undefined } = { headers: [], cookie: undefined };
+
+  function parseSeconds(key: string, value: string): number {
+    if (!/^\d+$/.test(value)) throw new PluginError(`${key}: could not parse number: ${value}`, 'EINVAL');
+    return Number(value);
+  }
+
+  async function runScripts(): Promise<void> {
+    if (scripts?.active) fromScripts = await scripts.refresh(url!);
+  }
 
   function makeAgents(): { http: HttpAgent; https: HttpsAgent } {
     let ca: Buffer[] | undefined;
@@ -108,14 +135,18 @@ const createCurlPlugin: PluginFactory = (host) => {
     };
   }
 
-  /** Our request headers: the user's, with curl's "Name:" (remove) and "Name;" (empty) forms. */
-  function requestHeaders(extra: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  /**
+   * Our request headers: the user's (or header-script's), with curl's "Name:" (remove) and
+   * "Name;" (empty) forms; cookie= (or cookie-script's) and the engine's cookies.
+   */
+  function requestHeaders(target: URL, extra: OutgoingHttpHeaders): OutgoingHttpHeaders {
     const out: OutgoingHttpHeaders = {};
     if (userAgent !== undefined) out['user-agent'] = userAgent;
-    if (cookie !== undefined) out.cookie = cookie;
+    const cookies = [cookie ?? fromScripts.cookie, jar?.header(target)].filter((c) => c !== undefined);
+    if (cookies.length) out.cookie = cookies.join('; ');
     if (user !== undefined) out.authorization = `Basic ${Buffer.from(`${user}:${password ?? ''}`).toString('base64')}`;
     Object.assign(out, extra);
-    for (const header of headers) {
+    for (const header of [...headers, ...fromScripts.headers]) {
       const colon = header.indexOf(':');
       if (colon === -1) {
         if (header.endsWith(';')) out[header.slice(0, -1).trim().toLowerCase()] = '';
@@ -157,7 +188,7 @@ const createCurlPlugin: PluginFactory = (host) => {
         method,
         agent: unixSocketPath === undefined ? (secure ? agents!.https : agents!.http) : undefined,
         socketPath: unixSocketPath,
-        headers: requestHeaders(extra),
+        headers: requestHeaders(target, extra),
         ...(secure && unixSocketPath !== undefined ? { rejectUnauthorized: sslVerify } : {}),
       });
       let timer: NodeJS.Timeout | undefined;
@@ -181,6 +212,7 @@ const createCurlPlugin: PluginFactory = (host) => {
         });
         res.on('end', () => {
           clearTimeout(timer);
+          jar?.store(target, res.headers['set-cookie']);
           resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
         });
       });
@@ -214,6 +246,33 @@ const createCurlPlugin: PluginFactory = (host) => {
           break;
         case 'user':
           user = value;
+          break;
+        // Credentials for proxy=, which nbdkit-ts does not have: without a proxy they are
+        // unused, as with libcurl; the password is still read, so that -FD and +FILE are checked.
+        case 'proxy-user':
+          break;
+        case 'proxy-password':
+          readPassword(value, host);
+          break;
+        case 'cookiefile':
+          if (value === '-') throw new PluginError('cookiefile parameter cannot be "-"', 'EINVAL');
+          cookieFile = value;
+          break;
+        case 'cookiejar':
+          if (value === '-') throw new PluginError('cookiejar parameter cannot be "-"', 'EINVAL');
+          cookieJarFile = value;
+          break;
+        case 'header-script':
+          headerScript = value;
+          break;
+        case 'header-script-renew':
+          headerRenew = parseSeconds(key, value);
+          break;
+        case 'cookie-script':
+          cookieScript = value;
+          break;
+        case 'cookie-script-renew':
+          cookieRenew = parseSeconds(key, value);
           break;
         case 'password':
           password = readPassword(value, host);
@@ -275,6 +334,16 @@ const createCurlPlugin: PluginFactory = (host) => {
     },
     config_complete() {
       if (url === undefined) throw new PluginError('you must supply the url=<URL> parameter after the plugin name on the command line', 'EINVAL');
+      if (headers.length && headerScript !== undefined) throw new PluginError('header and header-script cannot be used at the same time', 'EINVAL');
+      if (headerRenew !== undefined && headerScript === undefined) throw new PluginError('header-script-renew cannot be used without header-script', 'EINVAL');
+      if (cookie !== undefined && cookieScript !== undefined) throw new PluginError('cookie and cookie-script cannot be used at the same time', 'EINVAL');
+      if (cookieRenew !== undefined && cookieScript === undefined) throw new PluginError('cookie-script-renew cannot be used without cookie-script', 'EINVAL');
+      scripts = new CurlScripts(host, { headerScript, headerRenew: headerRenew ?? 0, cookieScript, cookieRenew: cookieRenew ?? 0 });
+      // As libcurl: cookiefile= (even empty) or cookiejar= turns the cookie engine on.
+      if (cookieFile !== undefined || cookieJarFile !== undefined) {
+        jar = new CookieJar();
+        if (cookieFile) jar.load(cookieFile);
+      }
       let parsed: URL;
       try {
         parsed = new URL(url);
@@ -289,6 +358,7 @@ const createCurlPlugin: PluginFactory = (host) => {
 
     async open(): Promise<CurlHandle> {
       const target = new URL(url!);
+      await runScripts();
       if (!allowed(target.protocol)) throw new PluginError(`Protocol "${target.protocol.slice(0, -1)}" not supported or disabled in nbdkit-ts`);
       if (target.protocol === 'file:') {
         const path = fileURLToPath(target);
@@ -321,6 +391,7 @@ const createCurlPlugin: PluginFactory = (host) => {
     async pread(h, buf, offset) {
       const handle = h as CurlHandle;
       if (handle.fd !== undefined) return readFullySync(handle.fd, buf, offset);
+      await runScripts();
       const last = offset + BigInt(buf.length) - 1n;
       const response = await perform('GET', { range: `bytes=${offset}-${last}` }, 'pread: curl_easy_perform');
       // A server that ignored the range sends the whole file with 200: take our part of it.
@@ -331,6 +402,7 @@ const createCurlPlugin: PluginFactory = (host) => {
       buf.set(body);
     },
     unload() {
+      if (jar && cookieJarFile) jar.save(cookieJarFile);
       agents?.http.destroy();
       agents?.https.destroy();
     },
