@@ -182,6 +182,30 @@ describe('nbd plugin: TLS to the upstream server', () => {
   });
 });
 
+describe('nbd plugin: a misbehaving upstream server', () => {
+  it('garbage instead of a greeting fails that client only; an upstream dying mid-way fails requests, not the server', async () => {
+    const sock = join(work, 'garbage.sock');
+    const garbage = createServer((c) => c.end(Buffer.from('this is not NBD at all, sorry!!')));
+    await new Promise<void>((r) => garbage.listen(sock, r));
+    const proxy = await start(['nbd', `socket=${sock}`]);
+    const refused = await run('nbdinfo', ['--size', proxy.uri]);
+    expect(refused.code).not.toBe(0);
+    expect(proxy.stderr()).toMatch(/NBD magic/);
+    await new Promise((r) => garbage.close(r));
+
+    const upstream = await start(['memory', '1M'], { native: true });
+    const proxy2 = await start(['nbd', `socket=${upstream.socket}`]);
+    const script =
+      `import nbd, os, signal\nh = nbd.NBD()\nh.connect_unix(${JSON.stringify(proxy2.socket)})\nprint(len(h.pread(512, 0)))\n` +
+      `os.kill(${upstream.process.pid}, signal.SIGKILL)\nimport time\ntime.sleep(0.5)\n` +
+      `try:\n  h.pread(512, 0)\n  print("read")\nexcept nbd.Error:\n  print("failed")`;
+    const result = await run('/usr/bin/python3', ['-c', script]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.toString().trim()).toBe('512\nfailed');
+    expect(proxy2.running()).toBe(true);
+  });
+});
+
 describe('nbd plugin: configuration errors', () => {
   it.each([
     [[], /exactly one of/],
