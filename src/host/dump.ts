@@ -33,6 +33,8 @@ export function dumpConfig(): string {
     `host_os=${platform()}`,
     'name=nbdkit-ts',
     `node_version=${process.versions.node}`,
+    // TLS (X.509 and PSK) is always there, through Node's tls module; tests look for this line.
+    'tls=yes',
     `version=${version}`,
     `version_major=${major}`,
     `version_minor=${minor}`,
