@@ -183,7 +183,13 @@ async function serve(
         return 1;
       }
       if (options.pidFile) writePidFile(options.pidFile);
-      await backend.afterFork();
+      try {
+        await backend.afterFork();
+      } catch {
+        // Already reported by the backend (a plugin that cannot reach what it serves, such as
+        // the nbd plugin's shared connection): a clean start-up failure.
+        return 1;
+      }
       notifyReady();
       if (options.exitWithParent) watchParent(shutdown);
 
