@@ -218,4 +218,20 @@ describe('nbd plugin: configuration errors', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(message);
   });
+
+  it('a command that does not start fails the start-up cleanly', async () => {
+    const result = await runNbdkitTs(['-U', '-', 'nbd', 'command=/nonexistent/server', '--run', 'nbdinfo --size "$uri"']);
+    expect(result.code).toBe(1);
+    // Refused, reset or closed, by how far the shell got before it failed.
+    expect(result.stderr).toMatch(/^nbdkit-ts: error: after_fork: /m);
+    expect(result.stderr).not.toMatch(/ at /);
+  });
+
+  it('--dump-plugin says what scripts test for', async () => {
+    const result = await runNbdkitTs(['--dump-plugin', 'nbd']);
+    expect(result.code, result.stderr).toBe(0);
+    for (const line of ['name=nbd', 'libnbd_tls=1', 'libnbd_uri=1', 'libnbd_dynamic_list=1', 'libnbd_vsock=0']) {
+      expect(result.stdout.toString().split('\n')).toContain(line);
+    }
+  });
 });
