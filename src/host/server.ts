@@ -10,7 +10,7 @@ import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
 import { optimiseRequestPathSooner } from './js-tiering.js';
 import { listenTcp, listenUnix, type Listening, type SocketReads, stdioStreams } from './listeners.js';
-import { isVerbose, logDebug, logError, logRaw, logWarning, setLogNull, setVerbose } from './log.js';
+import { isVerbose, logDebug, logError, logRaw, logWarning, setLogDestination, setVerbose } from './log.js';
 import { parseCommandLine, type ServerOptions, UsageError } from './options.js';
 import { type Plugin, type PluginHost, ReportedPluginError } from './plugin.js';
 import { configure, instantiate, type ResolvedPlugin, resolvePlugin } from './plugin-loader.js';
@@ -24,11 +24,26 @@ class Shutdown {
   private requested = false;
   private resolve: (() => void) | undefined;
   readonly done = new Promise<void>((resolve) => (this.resolve = resolve));
+  private readonly listeners = new Set<() => void>();
 
   request(): void {
     if (this.requested) return;
     this.requested = true;
     this.resolve?.();
+    for (const listener of this.listeners) listener();
+  }
+
+  /**
+   * Call `listener` at shutdown, until the returned function is called. (A `.then` on `done`
+   * per connection would keep every connection's closure alive until the server exits.)
+   */
+  onRequest(listener: () => void): () => void {
+    if (this.requested) {
+      listener();
+      return () => undefined;
+    }
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 }
 
@@ -64,7 +79,7 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
     return usageFailure(error);
   }
   setVerbose(options.verbose);
-  setLogNull(options.logNull);
+  setLogDestination(options.log ?? 'stderr');
   // nbdkit-ts has no debug variables for -D to set: say so, as nbdkit does of a flag nothing
   // uses. Flags for nbdkit's own core (nbdkit.*) pass silently, as they do there.
   for (const flag of options.debugFlags) if (!flag.startsWith('nbdkit.')) logWarning(`debug flag -D ${flag} was not used`);
@@ -147,7 +162,7 @@ async function serve(
     handshakeMask: options.handshakeMask,
     tls,
     handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
-    stopping: shutdown.done,
+    onStop: (listener) => shutdown.onRequest(listener),
     soleClient: () => clients.size === 1,
   };
   const accept = (streams: ClientStreams): void => {
@@ -190,7 +205,9 @@ async function serve(
         // the nbd plugin's shared connection): a clean start-up failure.
         return 1;
       }
-      notifyReady();
+      // In the background, as nbdkit, messages go to the system log unless --log said otherwise:
+      // stderr ends with the parent that relayed the start-up messages.
+      if (notifyReady() && options.log === undefined) setLogDestination('syslog');
       if (options.exitWithParent) watchParent(shutdown);
 
       if (options.run !== undefined) {
@@ -205,7 +222,7 @@ async function serve(
     // The signal handlers stay until the end: a second SIGTERM must not cut the clean-up short.
     logDebug('shutting down');
     const closing = listening?.close();
-    // Every connection has stopped reading (connectionOptions.stopping): each finishes its
+    // Every connection has stopped reading (connectionOptions.onStop): each finishes its
     // in-flight requests, sends their replies and closes its handle; stragglers are cut off.
     await Promise.race([Promise.allSettled([...clients.values()]), delay(5000)]);
     for (const streams of clients.keys()) streams.close(true);
