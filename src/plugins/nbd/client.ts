@@ -30,6 +30,8 @@ interface Pending {
   onExtent?: ExtentCallback;
   /** The first error a structured reply reported; the request fails with it when done. */
   error?: PluginError;
+  /** Bytes of a read that structured reply chunks have filled so far. */
+  filled?: number;
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -185,6 +187,7 @@ export class NbdClient {
         const data = payload.subarray(8);
         if (!p.buffer || at < 0 || at + data.length > p.buffer.length) throw new Error('read data chunk outside the request');
         p.buffer.set(data, at);
+        p.filled = (p.filled ?? 0) + data.length;
         break;
       }
       case ReplyType.OFFSET_HOLE: {
@@ -192,6 +195,7 @@ export class NbdClient {
         const size = payload.readUInt32BE(8);
         if (!p.buffer || at < 0 || at + size > p.buffer.length) throw new Error('read hole chunk outside the request');
         p.buffer.fill(0, at, at + size);
+        p.filled = (p.filled ?? 0) + size;
         break;
       }
       case ReplyType.BLOCK_STATUS: {
@@ -218,6 +222,10 @@ export class NbdClient {
     }
     if (flags & ReplyFlag.DONE) {
       this.pending.delete(cookie);
+      // A read the server answered without covering all of it must not return stale bytes.
+      if (!p.error && p.command === Command.READ && (p.filled ?? 0) < (p.buffer?.length ?? 0)) {
+        p.error = new PluginError('server sent too little data for a read', 'EIO');
+      }
       if (p.error) p.reject(p.error);
       else p.resolve();
     }
