@@ -52,6 +52,17 @@ describe('ondemand', () => {
     expect(server.stderr()).toMatch(/one: filesystem is locked by another client/);
   });
 
+  it('wait=true: a second connection to a disk in use waits for the first to leave', async () => {
+    const server = await start(['ondemand', `dir=${dir}`, 'size=1M', 'wait=true', 'command=truncate -s $size "$disk"']);
+    const script =
+      `import threading, time\n` +
+      `def second():\n  h2 = nbd.NBD()\n  h2.set_export_name("one")\n  h2.connect_unix(${JSON.stringify(server.socket)})\n  print("second", bytes(h2.pread(5, 0)))\n` +
+      `h.pwrite(b"first", 0)\nt = threading.Thread(target=second)\nt.start()\ntime.sleep(1)\nprint("first leaves")\nh.shutdown()\nt.join()`;
+    const result = await withExport(server.socket, 'one', script);
+    expect(result.code, result.err).toBe(0);
+    expect(result.out).toBe("first leaves\nsecond b'first'");
+  });
+
   it('rejects export names with . / or :', async () => {
     const server = await start(['ondemand', `dir=${dir}`, 'size=1M']);
     for (const name of ['.bad', 'bad.', 'a/b', 'bad:bad']) {
