@@ -4,9 +4,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { type IncomingMessage, type Server, type ServerResponse, createServer as createHttpServer } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, type Socket, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -184,6 +184,52 @@ describe('curl plugin', () => {
     expect(readFileSync(jar, 'utf8')).toMatch(/127\.0\.0\.1\tFALSE\t\/\tFALSE\t0\tgiven\tbyserver/);
   });
 
+  it('proxy= carries HTTP requests and tunnels HTTPS ones, with proxy-user/proxy-password', async () => {
+    const proxied: string[] = [];
+    const auth = `Basic ${Buffer.from('eve:proxy pass').toString('base64')}`;
+    const proxyServer = createHttpServer((req, res) => {
+      // An absolute-form request: forward it.
+      proxied.push(`${req.method} ${req.url} ${req.headers['proxy-authorization'] === auth}`);
+      const upstream = httpRequest(req.url!, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      upstream.on('error', () => res.writeHead(502).end());
+      req.pipe(upstream);
+    });
+    // Tunnels are no longer the HTTP server's to close: they are ended here.
+    const tunnels: Socket[] = [];
+    proxyServer.on('connect', (req: IncomingMessage, client: Socket) => {
+      tunnels.push(client);
+      proxied.push(`CONNECT ${req.url} ${req.headers['proxy-authorization'] === auth}`);
+      const [host, port] = req.url!.split(':');
+      const upstream = netConnect(Number(port), host === 'localhost' ? '127.0.0.1' : host, () => {
+        tunnels.push(upstream);
+        client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+    const port = await listen(proxyServer);
+    try {
+      const proxyArgs = [`proxy=http://127.0.0.1:${port}`, 'proxy-user=eve', 'proxy-password=proxy pass'];
+      const plain = await ours([`${httpBase}/disk.img`, ...proxyArgs]);
+      expect(plain.code, plain.err).toBe(0);
+      expect(plain.out).toBe(DISK_MD5);
+      expect(proxied).toContain(`HEAD ${httpBase}/disk.img true`);
+      const secure = await ours([`${httpsBase}/disk.img`, `cainfo=${join(work, 'ca-cert.pem')}`, ...proxyArgs]);
+      expect(secure.code, secure.err).toBe(0);
+      expect(secure.out).toBe(DISK_MD5);
+      expect(proxied).toContain(`CONNECT ${httpsBase.replace('https://', '')} true`);
+    } finally {
+      for (const socket of tunnels) socket.destroy();
+      proxyServer.closeAllConnections();
+      await new Promise((r) => proxyServer.close(r));
+    }
+  });
+
   it('user= with password=, password=+FILE and password=-FD log in with Basic auth', async () => {
     const url = `${httpBase}/secret.img`;
     writeFileSync(join(work, 'password'), 'open sesame\n');
@@ -226,8 +272,8 @@ describe('curl plugin', () => {
   it('is read-only, and refuses the parameters it does not support with a clear error', async () => {
     const info = await ours([`${httpBase}/disk.img`], 'nbdinfo --json "$uri"');
     expect(JSON.parse(info.out).exports[0].is_read_only).toBe(true);
-    const proxy = await ours([`${httpBase}/disk.img`, 'proxy=http://127.0.0.1:1'], 'true');
-    expect(proxy.code).toBe(1);
-    expect(proxy.err).toMatch(/^nbdkit-ts: error: curl: the proxy parameter is not supported by nbdkit-ts/m);
+    const socks = await ours([`${httpBase}/disk.img`, 'proxy=socks5://127.0.0.1:1'], 'true');
+    expect(socks.code).toBe(1);
+    expect(socks.err).toMatch(/^nbdkit-ts: error: proxy: socks5:\/\/ proxies are not supported by nbdkit-ts/m);
   });
 });

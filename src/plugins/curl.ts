@@ -8,12 +8,13 @@ import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync } f
 import { Agent as HttpAgent, type IncomingMessage, type OutgoingHttpHeaders, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
-import type { SecureVersion } from 'node:tls';
+import { type SecureVersion, connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { type Plugin, type PluginFactory, PluginError, ThreadModel } from '../host/plugin.js';
 import { parseBool } from './parse-bool.js';
 import { readFullySync } from './read-fully.js';
 import { CookieJar } from './curl-cookies.js';
+import { type Proxy, parseProxy, tunnel } from './curl-proxy.js';
 import { CurlScripts } from './curl-scripts.js';
 import { readPassword } from './read-password.js';
 
@@ -30,6 +31,9 @@ header=<HEADER>     Set HTTP/HTTPS header.
 header-script=<SCRIPT> Script to set HTTP/HTTPS headers.
 header-script-renew=<SECS> Time to renew HTTP/HTTPS headers.
 password=<PASSWORD> The password for the user account.
+proxy=<PROXY>       Set proxy URL.
+proxy-password=<PASSWORD> The proxy password.
+proxy-user=<USER>   The proxy user.
 protocols=PROTO,PROTO,..  Limit protocols allowed.
 sslverify=false     Do not verify SSL certificate of remote host.
 ssl-version=<VERSION>  Specify preferred TLS/SSL version.
@@ -42,9 +46,6 @@ unix-socket-path=<PATH>  Open Unix domain socket instead of TCP/IP.
 url=<URL>           (required) The disk image URL to serve.
 user=<USER>         The user to log in as.
 user-agent=<USER-AGENT>  Send user-agent header for HTTP/HTTPS.`;
-
-/** Parameters nbdkit's curl plugin takes that need libcurl features nbdkit-ts does not have. */
-const UNSUPPORTED = new Set(['proxy']);
 
 const SSL_VERSIONS: Readonly<Record<string, SecureVersion>> = {
   tlsv1: 'TLSv1', 'tlsv1.0': 'TLSv1', 'tlsv1.1': 'TLSv1.1', 'tlsv1.2': 'TLSv1.2', 'tlsv1.3': 'TLSv1.3',
@@ -85,6 +86,10 @@ const createCurlPlugin: PluginFactory = (host) => {
   let cipherList: string | undefined;
   let tls13Ciphers: string | undefined;
 
+  let proxyText: string | undefined;
+  let proxyUser: string | undefined;
+  let proxyPassword: string | undefined;
+  let proxy: Proxy | undefined;
   let cookieFile: string | undefined;
   let cookieJarFile: string | undefined;
   let headerScript: string | undefined;
@@ -179,18 +184,37 @@ const createCurlPlugin: PluginFactory = (host) => {
     }
   }
 
-  function once(method: 'HEAD' | 'GET', target: URL, extra: OutgoingHttpHeaders, what: string): Promise<Response> {
+  /**
+   * How a request reaches its server: the keep-alive agents; a Unix socket; or the proxy, in
+   * absolute form for http and through a CONNECT tunnel (one per request) for https.
+   */
+  async function route(target: URL, secure: boolean, headers: OutgoingHttpHeaders): Promise<Parameters<typeof httpRequest>[1]> {
     agents ??= makeAgents();
+    if (unixSocketPath !== undefined) return { socketPath: unixSocketPath, ...(secure ? { rejectUnauthorized: sslVerify } : {}) };
+    if (!proxy) return { agent: secure ? agents.https : agents.http };
+    if (!secure) {
+      if (proxy.authorization) headers['proxy-authorization'] = proxy.authorization;
+      return { host: proxy.host, port: proxy.port, path: target.href, headers: { ...headers, host: target.host }, agent: agents.http };
+    }
+    const port = target.port ? Number(target.port) : 443;
+    const raw = await tunnel(proxy, target.hostname, port);
+    const options = agents.https.options;
+    const secureSocket = tlsConnect({ socket: raw, servername: target.hostname, rejectUnauthorized: sslVerify, ca: options.ca, minVersion: options.minVersion, ciphers: options.ciphers });
+    return { createConnection: () => secureSocket };
+  }
+
+  async function once(method: 'HEAD' | 'GET', target: URL, extra: OutgoingHttpHeaders, what: string): Promise<Response> {
     const secure = target.protocol === 'https:';
     const send = secure ? httpsRequest : httpRequest;
+    const headers = requestHeaders(target, extra);
+    let via: Parameters<typeof httpRequest>[1];
+    try {
+      via = await route(target, secure, headers);
+    } catch (error) {
+      throw new PluginError(`${what}: ${(error as Error).message}`, 'EIO');
+    }
     return new Promise((resolve, reject) => {
-      const req = send(target, {
-        method,
-        agent: unixSocketPath === undefined ? (secure ? agents!.https : agents!.http) : undefined,
-        socketPath: unixSocketPath,
-        headers: requestHeaders(target, extra),
-        ...(secure && unixSocketPath !== undefined ? { rejectUnauthorized: sslVerify } : {}),
-      });
+      const req = send(target, { method, headers, ...via });
       let timer: NodeJS.Timeout | undefined;
       if (timeoutSeconds > 0) {
         timer = setTimeout(() => req.destroy(new Error(`Operation timed out after ${timeoutSeconds * 1000} milliseconds`)), timeoutSeconds * 1000);
@@ -233,7 +257,6 @@ const createCurlPlugin: PluginFactory = (host) => {
     config_help: CONFIG_HELP,
 
     config(key, value) {
-      if (UNSUPPORTED.has(key)) throw new PluginError(`curl: the ${key} parameter is not supported by nbdkit-ts`, 'ENOTSUP');
       switch (key) {
         case 'url':
           url = value;
@@ -247,12 +270,14 @@ const createCurlPlugin: PluginFactory = (host) => {
         case 'user':
           user = value;
           break;
-        // Credentials for proxy=, which nbdkit-ts does not have: without a proxy they are
-        // unused, as with libcurl; the password is still read, so that -FD and +FILE are checked.
+        case 'proxy':
+          proxyText = value;
+          break;
         case 'proxy-user':
+          proxyUser = value;
           break;
         case 'proxy-password':
-          readPassword(value, host);
+          proxyPassword = readPassword(value, host);
           break;
         case 'cookiefile':
           if (value === '-') throw new PluginError('cookiefile parameter cannot be "-"', 'EINVAL');
@@ -338,6 +363,7 @@ const createCurlPlugin: PluginFactory = (host) => {
       if (headerRenew !== undefined && headerScript === undefined) throw new PluginError('header-script-renew cannot be used without header-script', 'EINVAL');
       if (cookie !== undefined && cookieScript !== undefined) throw new PluginError('cookie and cookie-script cannot be used at the same time', 'EINVAL');
       if (cookieRenew !== undefined && cookieScript === undefined) throw new PluginError('cookie-script-renew cannot be used without cookie-script', 'EINVAL');
+      if (proxyText !== undefined) proxy = parseProxy(proxyText, proxyUser, proxyPassword);
       scripts = new CurlScripts(host, { headerScript, headerRenew: headerRenew ?? 0, cookieScript, cookieRenew: cookieRenew ?? 0 });
       // As libcurl: cookiefile= (even empty) or cookiejar= turns the cookie engine on.
       if (cookieFile !== undefined || cookieJarFile !== undefined) {
