@@ -8,7 +8,9 @@ import type { Duplex } from 'node:stream';
 export class ByteReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
-  private waiting: { length: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  private waiting:
+    | { length: number; into?: { target: Uint8Array; at: number }; resolve: (b: Buffer) => void; reject: (e: Error) => void }
+    | undefined;
   private failure: Error | undefined;
   private readonly onData = (chunk: Buffer): void => {
     this.chunks.push(chunk);
@@ -36,6 +38,22 @@ export class ByteReader {
   }
 
   /**
+   * The next `length` bytes copied straight into target at `at`, sparing the copy into a
+   * buffer of their own (read data goes from the socket's chunks to the client's buffer).
+   */
+  readInto(target: Uint8Array, at: number, length: number): Promise<void> {
+    if (this.waiting) throw new Error('ByteReader: concurrent reads');
+    if (this.buffered >= length) {
+      this.copyOut(target, at, length);
+      return Promise.resolve();
+    }
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.waiting = { length, into: { target, at }, resolve: () => resolve(), reject };
+    });
+  }
+
+  /**
    * Stop listening, so that the stream can be handed to something else (a TLS socket after
    * STARTTLS). Bytes already queued would be lost; NBD's STARTTLS leaves none.
    */
@@ -48,33 +66,39 @@ export class ByteReader {
   }
 
   private take(length: number): Buffer {
-    let out: Buffer;
     const first = this.chunks[0];
     if (first.length >= length) {
-      out = first.subarray(0, length);
       if (first.length === length) this.chunks.shift();
       else this.chunks[0] = first.subarray(length);
-    } else {
-      out = Buffer.allocUnsafe(length);
-      let done = 0;
-      while (done < length) {
-        const chunk = this.chunks[0];
-        const n = Math.min(chunk.length, length - done);
-        chunk.copy(out, done, 0, n);
-        done += n;
-        if (n === chunk.length) this.chunks.shift();
-        else this.chunks[0] = chunk.subarray(n);
-      }
+      this.buffered -= length;
+      return first.subarray(0, length);
+    }
+    const out = Buffer.allocUnsafe(length);
+    this.copyOut(out, 0, length);
+    return out;
+  }
+
+  private copyOut(target: Uint8Array, at: number, length: number): void {
+    let done = 0;
+    while (done < length) {
+      const chunk = this.chunks[0];
+      const n = Math.min(chunk.length, length - done);
+      target.set(n === chunk.length ? chunk : chunk.subarray(0, n), at + done);
+      done += n;
+      if (n === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(n);
     }
     this.buffered -= length;
-    return out;
   }
 
   private serve(): void {
     const w = this.waiting;
     if (w && this.buffered >= w.length) {
       this.waiting = undefined;
-      w.resolve(this.take(w.length));
+      if (w.into) {
+        this.copyOut(w.into.target, w.into.at, w.length);
+        w.resolve(Buffer.alloc(0));
+      } else w.resolve(this.take(w.length));
     }
   }
 

@@ -132,8 +132,9 @@ export class NbdClient {
         this.stream.write(Buffer.concat([header, payload]));
       } else {
         this.stream.write(header);
-        // The caller's buffer is valid only until we settle; the socket may still hold it then.
-        if (payload) this.stream.write(Buffer.from(payload));
+        // Not copied: the caller's buffer stays valid until we settle, and the server replies
+        // only once it has read all of it (a failed connection drops what it had queued).
+        if (payload) this.stream.write(payload);
       }
     });
   }
@@ -166,7 +167,7 @@ export class NbdClient {
     this.pending.delete(cookie);
     if (error) return p.reject(errorOf(error, ''));
     if (p.command === Command.READ && p.buffer && p.buffer.length > 0) {
-      p.buffer.set(await this.reader.read(p.buffer.length));
+      await this.reader.readInto(p.buffer, 0, p.buffer.length);
     }
     p.resolve();
   }
@@ -178,18 +179,20 @@ export class NbdClient {
     const cookie = head.readBigUInt64BE(4);
     const length = head.readUInt32BE(12);
     const p = this.take(cookie);
-    const payload = length ? await this.reader.read(length) : Buffer.alloc(0);
+    if (type === ReplyType.OFFSET_DATA) {
+      // The data goes from the socket straight into the read's buffer.
+      if (length < 8) throw new Error('read data chunk too short');
+      const at = Number((await this.reader.read(8)).readBigUInt64BE(0) - p.offset);
+      const size = length - 8;
+      if (!p.buffer || at < 0 || at + size > p.buffer.length) throw new Error('read data chunk outside the request');
+      await this.reader.readInto(p.buffer, at, size);
+      p.filled = (p.filled ?? 0) + size;
+    }
+    const payload = length && type !== ReplyType.OFFSET_DATA ? await this.reader.read(length) : Buffer.alloc(0);
     switch (type) {
       case ReplyType.NONE:
+      case ReplyType.OFFSET_DATA:
         break;
-      case ReplyType.OFFSET_DATA: {
-        const at = Number(payload.readBigUInt64BE(0) - p.offset);
-        const data = payload.subarray(8);
-        if (!p.buffer || at < 0 || at + data.length > p.buffer.length) throw new Error('read data chunk outside the request');
-        p.buffer.set(data, at);
-        p.filled = (p.filled ?? 0) + data.length;
-        break;
-      }
       case ReplyType.OFFSET_HOLE: {
         const at = Number(payload.readBigUInt64BE(0) - p.offset);
         const size = payload.readUInt32BE(8);
