@@ -1,11 +1,15 @@
-// The memory plugin's two disks, pages in JavaScript (SparsePages) and the addon's memory file
+// The memory plugin's disks, pages in JavaScript (SparsePages) and the addon's memory file
 // (MemoryFile), against a plain byte array and against each other: writes, zeroes and trims at
 // any offset and length, pages freed when they become zero, and extents as nbdkit reports them.
+// Also the other allocators': compressed pages (allocator=zstd) and one allocation (malloc).
 import { describe, expect, it } from 'vitest';
 import { ExtentType, type ExtentSink } from '../src/host/plugin.js';
 import { openMemoryFile } from '../src/plugins/memory-file.js';
 import { PAGE_SIZE, type RamDisk } from '../src/plugins/ram-disk.js';
+import { MallocDisk } from '../src/plugins/malloc-disk.js';
 import { SparsePages } from '../src/plugins/sparse-pages.js';
+import { openZstd } from '../src/plugins/zstd.js';
+import { ZstdPages } from '../src/plugins/zstd-pages.js';
 import { seededRandom } from './helpers/random.js';
 
 const MiB = 1024 * 1024;
@@ -94,5 +98,29 @@ describe('the memory plugin’s disks', () => {
     for (const [length, offset] of [[SIZE, 0n], [100_000, 12345n], [1, BigInt(SIZE - 1)]] as const) {
       expect(extentsOf(file!, length, offset)).toEqual(extentsOf(pages, length, offset));
     }
+  });
+
+  it('allocator=zstd: the same bytes, pages and extents as SparsePages', () => {
+    const zstd = openZstd(PAGE_SIZE);
+    expect(zstd, 'the zstd-napi package is installed').toBeDefined();
+    const compressed = new ZstdPages(zstd!);
+    const pages = new SparsePages();
+    const model = exercise(compressed);
+    exercise(pages);
+    expect(contents(compressed).equals(Buffer.from(model))).toBe(true);
+    expect(compressed.allocatedPages).toBe(pages.allocatedPages);
+    for (const [length, offset] of [[SIZE, 0n], [100_000, 12345n], [1, BigInt(SIZE - 1)]] as const) {
+      expect(extentsOf(compressed, length, offset)).toEqual(extentsOf(pages, length, offset));
+    }
+  });
+
+  it('allocator=malloc: the same bytes, all of it data, across chunks', () => {
+    // Chunks of 1 MiB + 1 byte, so that requests cross chunk boundaries at odd offsets.
+    const disk = new MallocDisk(BigInt(SIZE), undefined, MiB + 1);
+    const model = exercise(disk);
+    expect(contents(disk).equals(Buffer.from(model))).toBe(true);
+    expect(extentsOf(disk, 100_000, 12345n)).toEqual([{ offset: 12345n, length: 100_000n, type: ExtentType.DATA }]);
+    const across = BigInt(MiB - 1000);
+    expect(Buffer.concat(disk.views(3000, across)).equals(Buffer.from(model.subarray(MiB - 1000, MiB + 2000)))).toBe(true);
   });
 });

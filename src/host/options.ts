@@ -5,6 +5,7 @@
  * UsageError whose message becomes the one-line `nbdkit-ts: error: ...`.
  */
 import type { LogDestination } from './log.js';
+import { NBDKIT_VERSION } from './version.js';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -112,6 +113,13 @@ export interface OptionSpec {
    * listed by --help as not supported and left out of --short-options and --long-options.
    */
   unsupported?: boolean;
+  /**
+   * Spellings of this option (long names, or the short letter) from nbdkit releases after the
+   * one nbdkit-ts follows (version.ts). --help shows them; --short-options and --long-options
+   * list that release's options, as its manual documents them (nbdkit's tests compare the two),
+   * and leave these out. An option added from a later release must name itself here.
+   */
+  newerThanFollowed?: readonly string[];
 }
 function parseThreads(value: string): number {
   if (!/^\d+$/.test(value)) throw new UsageError(`cannot parse number of threads: ${value}`);
@@ -241,12 +249,14 @@ export const SPECS: readonly OptionSpec[] = [
   {
     long: 'no-mc',
     aliases: ['no-meta-contexts'],
+    newerThanFollowed: ['no-mc', 'no-meta-contexts'],
     help: 'refuse meta contexts (block status)',
     flag: (o) => (o.noMetaContexts = true),
   },
   {
     long: 'no-sr',
     aliases: ['no-structured-replies'],
+    newerThanFollowed: ['no-structured-replies'],
     help: 'refuse structured replies',
     flag: (o) => (o.noStructuredReplies = true),
   },
@@ -408,18 +418,23 @@ export function isValidConfigKey(key: string): boolean {
   return /^[A-Za-z][A-Za-z0-9_.-]*$/.test(key);
 }
 
-/** --short-options: one `-X` a line, for the options nbdkit-ts takes. */
+/** Whether --short-options / --long-options list this spelling of the option (see OptionSpec). */
+function listed(spec: OptionSpec, name: string): boolean {
+  return !spec.unsupported && !spec.newerThanFollowed?.includes(name);
+}
+
+/** --short-options: one `-X` a line, for the options of the nbdkit followed that nbdkit-ts takes. */
 export function shortOptionsText(): string {
-  const letters = SPECS.filter((s) => s.short && !s.unsupported).map((s) => s.short!);
+  const letters = SPECS.filter((s) => s.short && listed(s, s.short)).map((s) => s.short!);
   // As nbdkit's list: by letter, a lower-case letter before its capital.
   letters.sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()) || (a < b ? 1 : -1));
   return letters.map((letter) => `-${letter}\n`).join('');
 }
 
-/** --long-options: one `--name` a line, aliases included, for the options nbdkit-ts takes. */
+/** --long-options: one `--name` a line, aliases included, for the options of the nbdkit followed that nbdkit-ts takes. */
 export function longOptionsText(): string {
-  const names = SPECS.filter((s) => !s.unsupported && s.long !== 'short-options' && s.long !== 'long-options').flatMap(
-    (s) => [s.long, ...(s.aliases ?? [])],
+  const names = SPECS.filter((s) => s.long !== 'short-options' && s.long !== 'long-options').flatMap((s) =>
+    [s.long, ...(s.aliases ?? [])].filter((name) => listed(s, name)),
   );
   return names.map((name) => `--${name}\n`).join('');
 }
@@ -447,7 +462,8 @@ export function usageText(): string {
   ];
   for (const spec of supported) {
     const aliases = spec.aliases?.length ? ` (also ${spec.aliases.map((a) => `--${a}`).join(', ')})` : '';
-    lines.push(`  ${optionColumn(spec).padEnd(width)}${spec.help ?? ''}${aliases}`.trimEnd());
+    const newer = spec.newerThanFollowed?.length ? ` [from nbdkit after ${NBDKIT_VERSION}: ${spec.newerThanFollowed.map((n) => (n.length === 1 ? `-${n}` : `--${n}`)).join(', ')}]` : '';
+    lines.push(`  ${optionColumn(spec).padEnd(width)}${spec.help ?? ''}${aliases}${newer}`.trimEnd());
   }
   const refusedNames = SPECS.filter((s) => s.unsupported).map((s) => (s.short ? `-${s.short}|--${s.long}` : `--${s.long}`));
   lines.push('', `Options of nbdkit that nbdkit-ts refuses: ${refusedNames.join(' ')}.`);

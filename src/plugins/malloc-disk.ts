@@ -21,9 +21,11 @@ export class MallocDisk implements RamDisk {
   constructor(
     size: bigint,
     lock?: (chunk: Uint8Array) => void,
+    /** Smaller chunks only for tests of requests that cross them. */
+    private readonly chunkSize = CHUNK_SIZE,
   ) {
-    for (let left = size; left > 0n; left -= BigInt(CHUNK_SIZE)) {
-      const length = left < BigInt(CHUNK_SIZE) ? Number(left) : CHUNK_SIZE;
+    for (let left = size; left > 0n; left -= BigInt(chunkSize)) {
+      const length = left < BigInt(chunkSize) ? Number(left) : chunkSize;
       let chunk: Uint8Array;
       try {
         chunk = new Uint8Array(length);
@@ -37,8 +39,8 @@ export class MallocDisk implements RamDisk {
 
   /** Call `each(chunk, offsetInChunk, doneSoFar, n)` for the pieces of a range, in order. */
   private pieces(count: number, offset: bigint, each: (chunk: Uint8Array, at: number, done: number, n: number) => void): void {
-    let index = Number(offset / BigInt(CHUNK_SIZE));
-    let at = Number(offset % BigInt(CHUNK_SIZE));
+    let index = Number(offset / BigInt(this.chunkSize));
+    let at = Number(offset % BigInt(this.chunkSize));
     for (let done = 0; done < count; index++, at = 0) {
       const chunk = this.chunks[index];
       const n = Math.min(chunk.length - at, count - done);
