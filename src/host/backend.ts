@@ -64,6 +64,9 @@ function refuse(command: number, errno: string, why: (name: string) => string): 
 /** The extent limit per reply, as nbdkit (keeps one reply's memory bounded). */
 const MAX_EXTENTS = 1024 * 1024;
 
+/** The per-client methods of ConnectionInfo, which the connection supplies (peer.ts, nbdkit_disconnect). */
+export type ClientFacts = Omit<ConnectionInfo, 'exportName' | 'tls' | 'readonly'>;
+
 export interface BackendOptions {
   readonly: boolean;
   /** -t: at most this many requests of one connection inside a parallel plugin. */
@@ -85,12 +88,25 @@ function errnoOf(error: unknown): string {
   return 'EIO';
 }
 
-/** A plugin's failure as a RequestError, logged in nbdkit's form unless already reported. */
+/**
+ * A plugin's failure as a RequestError, logged in nbdkit's form unless already reported. Its
+ * message is what the client's structured error reply carries (as nbdkit 1.42 sends the
+ * plugin's reason): the line printed after `nbdkit-ts: error: `, or the plugin's summary.
+ */
 function failure(what: string, error: unknown): RequestError {
   if (error instanceof RequestError) return error;
   const message = describe(error);
   if (!(error instanceof ReportedPluginError)) logError(`${what}: ${message}`);
-  return new RequestError(errnoOf(error), message);
+  let reason: string;
+  if (error instanceof PluginError && error.summary !== undefined) reason = error.summary;
+  else if (error instanceof ReportedPluginError) reason = firstLine(message);
+  else reason = `${what}: ${firstLine(message)}`;
+  return new RequestError(errnoOf(error), reason);
+}
+
+function firstLine(text: string): string {
+  const end = text.indexOf('\n');
+  return end === -1 ? text : text.slice(0, end);
 }
 
 /**
@@ -186,10 +202,10 @@ export class Backend {
    * Open the export for a connection and probe every capability once, as nbdkit does in
    * protocol_common_open, so that requests never meet a failing can_* later.
    */
-  async open(exportName: string, tls: boolean, serializer: RequestSerializer): Promise<ExportContext> {
+  async open(exportName: string, tls: boolean, serializer: RequestSerializer, client?: ClientFacts): Promise<ExportContext> {
     const readonly = this.options.readonly;
     const resolvedName = exportName === '' ? await this.defaultExport(readonly, tls) : exportName;
-    const info: ConnectionInfo = { exportName: resolvedName, tls, readonly };
+    const info: ConnectionInfo = { ...client, exportName: resolvedName, tls, readonly };
     const handle = await serializer.run(() => invoke('open', () => this.plugin.open(readonly, info)));
     const context = new ExportContext(this.plugin, handle, readonly, serializer, resolvedName);
     try {

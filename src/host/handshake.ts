@@ -2,7 +2,7 @@
  * The fixed newstyle handshake: option haggling until the client picks an export with
  * NBD_OPT_EXPORT_NAME or NBD_OPT_GO. Mirrors nbdkit's replies option by option.
  */
-import type { Backend, ExportContext } from './backend.js';
+import type { Backend, ClientFacts, ExportContext } from './backend.js';
 import { RequestError } from './backend.js';
 import type { InputReader } from './input.js';
 import { logDebug } from './log.js';
@@ -56,6 +56,8 @@ export interface HandshakeIO {
   reader: InputReader;
   write(data: Buffer): void;
   tls: boolean;
+  /** What the connection tells plugins about its client, and nbdkit_disconnect (see peer.ts). */
+  client?: ClientFacts;
 }
 
 function optionName(option: number): string {
@@ -203,7 +205,7 @@ export class Handshake {
   }
 
   private async open(name: string): Promise<ExportContext> {
-    return this.backend.open(name, this.io.tls, this.serializer);
+    return this.backend.open(name, this.io.tls, this.serializer, this.io.client);
   }
 
   private async openOrAbort(name: string): Promise<ExportContext> {

@@ -12,6 +12,7 @@
  */
 import type { PyodideAPI } from 'pyodide';
 import type { PyBuffer, PyDict, PyProxy } from 'pyodide/ffi';
+import { callByName } from '../../host/script-api.js';
 import {
   type BlockSize,
   type CacheMode,
@@ -144,7 +145,7 @@ class PythonPlugin {
   private script: string | undefined;
   private configDefined = false;
   /** The failure the glue reported during the current call, thrown when the call returns. */
-  private failure: { message: string; errno: string } | undefined;
+  private failure: { message: string; errno: string; summary: string | undefined } | undefined;
   /** The connection whose callback is running, for nbdkit.export_name(). */
   private connection: ConnectionInfo | undefined;
   private scratchAddress = 0;
@@ -171,9 +172,17 @@ class PythonPlugin {
         }
       },
       shutdown: () => this.host.shutdown(),
-      fail: (message, errno) => {
+      fail: (message, errno, summary) => {
         this.host.error(message);
-        this.failure = { message, errno };
+        this.failure = { message, errno, summary };
+      },
+      api: (name, ...args) => {
+        try {
+          return callByName(name, this.connection, this.host, args);
+        } catch (error) {
+          this.host.error(error instanceof Error ? error.message : String(error));
+          return undefined;
+        }
       },
       sync_host_fd: (fd, kind) => (this.runtime ? syncDescriptor(this.runtime.pyodide, fd, kind) : undefined),
       read_into_request: (fd, length, position) =>
@@ -228,7 +237,10 @@ class PythonPlugin {
     const failure = this.failure;
     if (failure) {
       this.failure = undefined;
-      throw new ReportedPluginError(failure.message, failure.errno);
+      const error = new ReportedPluginError(failure.message, failure.errno);
+      // pyodide passes None as null or undefined, depending on the path.
+      error.summary = typeof failure.summary === 'string' ? failure.summary : undefined;
+      throw error;
     }
   }
 
