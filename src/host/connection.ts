@@ -104,10 +104,14 @@ export async function serveConnection(
         }
       : undefined,
   };
-  const timer = setTimeout(() => {
-    logError(`connection ${id}: handshake not finished after ${options.handshakeTimeoutMs / 1000} s, dropping the client`);
-    streams.close(true);
-  }, options.handshakeTimeoutMs);
+  // --timeout=0 lifts the limit.
+  const timer =
+    options.handshakeTimeoutMs > 0
+      ? setTimeout(() => {
+          logError(`connection ${id}: handshake not finished after ${options.handshakeTimeoutMs / 1000} s, dropping the client`);
+          streams.close(true);
+        }, options.handshakeTimeoutMs)
+      : undefined;
   try {
     await backend.preconnect(backend.readonly);
     const handshake = new Handshake(io, backend, serializer, handshakeOptions);

@@ -9,17 +9,21 @@ import { withExtraCaCertsSaved } from './node-start.js';
 
 const READY_FD_VARIABLE = 'NBDKIT_TS_READY_FD';
 
-/** In the child: tell the waiting parent that the server is listening. */
-export function notifyReady(): void {
+/**
+ * In the child: tell the waiting parent that the server is listening, and give it the line to
+ * print on its stdout (--print-uri), if any. Returns whether there was a parent waiting.
+ */
+export function notifyReady(print?: string): boolean {
   const fd = Number(process.env[READY_FD_VARIABLE]);
-  if (!Number.isInteger(fd) || fd < 3) return;
+  if (!Number.isInteger(fd) || fd < 3) return false;
   delete process.env[READY_FD_VARIABLE];
   try {
-    writeSync(fd, 'ready\n');
+    writeSync(fd, print === undefined ? 'ready\n' : `ready ${print}\n`);
     closeSync(fd);
   } catch {
     // The parent is gone; nothing to tell.
   }
+  return true;
 }
 
 /**
@@ -44,7 +48,9 @@ export function daemonize(argv: string[], verbose: boolean): Promise<number> {
       resolve(status);
     };
     const ready = child.stdio[3];
-    ready?.on('data', () => {
+    ready?.on('data', (chunk: Buffer) => {
+      const line = chunk.toString('utf8').replace(/\n$/, '');
+      if (line.startsWith('ready ')) process.stdout.write(`${line.slice(6)}\n`);
       ready.destroy();
       child.stderr?.destroy();
       child.unref();

@@ -2,13 +2,15 @@
  * Messages on stderr in nbdkit's form. stdout is never used for messages: under -s it is the
  * NBD socket, and a stray byte there corrupts the protocol.
  */
-import { writeSync } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
 
 export const PROGRAM = 'nbdkit-ts';
 
 let verbose = false;
 /** --log=null: every message is dropped. */
 let silent = false;
+/** Where messages go: stderr, or the file of --log=FILE. */
+let logFd = 2;
 
 export function setVerbose(on: boolean): void {
   verbose = on;
@@ -22,12 +24,17 @@ export function setLogNull(on: boolean): void {
   silent = on;
 }
 
+/** --log=FILE: append every message to this file from now on (throws if it cannot be opened). */
+export function setLogFile(path: string): void {
+  logFd = openSync(path, 'a', 0o644);
+}
+
 // Synchronous writes keep messages ordered with the exit of the process and never queue
 // unboundedly behind a slow terminal.
 function emit(line: string): void {
   if (silent) return;
   try {
-    writeSync(2, line.endsWith('\n') ? line : line + '\n');
+    writeSync(logFd, line.endsWith('\n') ? line : line + '\n');
   } catch {
     // stderr closed: nowhere left to report to.
   }

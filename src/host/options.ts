@@ -42,11 +42,24 @@ export interface ServerOptions {
   tlsVerifyPeer: boolean;
   /** --log=null: no messages at all. */
   logNull: boolean;
+  /** --log=FILE: messages are appended to this file instead of stderr. */
+  logFile: string | undefined;
+  /** --print-uri: print the server's URI on stdout once it listens. */
+  printUri: boolean;
+  /** --timeout: ms a client has to finish the handshake; 0 for no limit. */
+  handshakeTimeoutMs: number;
+  /** --keepalive: SO_KEEPALIVE on TCP connections. */
+  keepAlive: boolean;
+  /** -D nbdkit.environ=1: print the environment as debug messages at start. */
+  debugEnviron: boolean;
   /** --mask-handshake: the global handshake flags offered are masked with this. */
   handshakeMask: number;
   /** -D NAME.FLAG=N, in command-line order (nbdkit-ts has no debug variables to set). */
   debugFlags: string[];
 }
+
+/** How long a client may take to choose an export unless --timeout says otherwise. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 60_000;
 
 export function defaultOptions(): ServerOptions {
   return {
@@ -75,6 +88,11 @@ export function defaultOptions(): ServerOptions {
     tlsPsk: undefined,
     tlsVerifyPeer: false,
     logNull: false,
+    logFile: undefined,
+    printUri: false,
+    handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    keepAlive: false,
+    debugEnviron: false,
     handshakeMask: 0xffff,
     debugFlags: [],
   };
@@ -107,18 +125,35 @@ function parseUnsigned(what: string, value: string): number {
   return n;
 }
 
-/** -D NAME.FLAG=N, checked as nbdkit checks it. */
-function parseDebugFlag(value: string): string {
+/** -D NAME.FLAG=N, checked as nbdkit checks it. nbdkit.environ=N is the one nbdkit-ts uses. */
+function parseDebugFlag(options: ServerOptions, value: string): string {
   const match = /^([^.=]+)\.([^=]+)=(-?\d+|0[xX][0-9a-fA-F]+)$/.exec(value);
   if (!match) throw new UsageError('-D (Debug Flag) must have the format NAME.FLAG=N');
+  if (match[1] === 'nbdkit' && match[2] === 'environ') options.debugEnviron = Number(match[3]) !== 0;
   return `${match[1]}.${match[2]}`;
 }
 
 function parseLog(options: ServerOptions, value: string): void {
+  options.logFile = undefined;
   if (value === 'stderr') options.logNull = false;
   else if (value === 'null') options.logNull = true;
-  else if (value === 'syslog') throw new UsageError('--log=syslog is not supported (use --log=stderr or --log=null)');
-  else throw new UsageError('--log must be "stderr", "syslog" or "null"');
+  else if (value === 'syslog') throw new UsageError('--log=syslog is not supported (use --log=stderr, --log=null or --log=FILE)');
+  else if (value === '') throw new UsageError('--log must be "stderr", "syslog", "null" or a file name');
+  else {
+    // Any other value is a file the messages are appended to (nbdkit's --log=/path).
+    options.logNull = false;
+    options.logFile = value;
+  }
+}
+
+/** --timeout=SECS (or any nbdkit_parse_delay form: 30s, 1500ms): the handshake's time limit. */
+function parseTimeout(value: string): number {
+  const match = /^\s*(\d*)(?:\.(\d*))?\s*(s|ms|us|μs|ns)?\s*$/.exec(value);
+  if (!match || (match[1] === '' && !match[2])) throw new UsageError(`--timeout: could not parse delay: ${value}`);
+  const scale: Record<string, number> = { '': 1000, s: 1000, ms: 1, us: 1e-3, 'μs': 1e-3, ns: 1e-6 };
+  const ms = Number(`${match[1] || '0'}.${match[2] || '0'}`) * scale[match[3] ?? ''];
+  if (!Number.isFinite(ms) || ms > 0x7fffffff) throw new UsageError(`--timeout: delay is too long: ${value}`);
+  return Math.ceil(ms);
 }
 
 function parseTls(value: string): TlsMode {
@@ -167,7 +202,10 @@ const SPECS: OptionSpec[] = [
   { long: 'no-mc', flag: (o) => (o.noMetaContexts = true) },
   { long: 'no-meta-contexts', flag: (o) => (o.noMetaContexts = true) },
   { long: 'log', set: parseLog },
-  { long: 'debug', short: 'D', set: (o, v) => o.debugFlags.push(parseDebugFlag(v)) },
+  { long: 'debug', short: 'D', set: (o, v) => o.debugFlags.push(parseDebugFlag(o, v)) },
+  { long: 'print-uri', flag: (o) => (o.printUri = true) },
+  { long: 'timeout', set: (o, v) => (o.handshakeTimeoutMs = parseTimeout(v)) },
+  { long: 'keepalive', flag: (o) => (o.keepAlive = true) },
   { long: 'mask-handshake', set: (o, v) => (o.handshakeMask = parseUnsigned('mask-handshake', v)) },
   // Newstyle is the only protocol served: -n says what is so anyway.
   { long: 'newstyle', short: 'n', flag: () => undefined },
@@ -258,10 +296,11 @@ export function isValidConfigKey(key: string): boolean {
 }
 
 export const USAGE = `nbdkit-ts [-e|--exportname EXPORTNAME] [--exit-with-parent] [-f|--foreground] [-i|--ipaddr IPADDR]
-          [-D|--debug NAME.FLAG=N] [--log=stderr|null] [--mask-handshake MASK]
-          [-n|--newstyle] [--no-sr] [--no-mc] [-P|--pidfile PIDFILE]
-          [-p|--port PORT] [-r|--readonly] [--run CMD] [-s|--single]
-          [-t|--threads THREADS] [--tls=off|on|require]
+          [-D|--debug NAME.FLAG=N] [--keepalive] [--log=stderr|null|FILE]
+          [--mask-handshake MASK] [-n|--newstyle] [--no-sr] [--no-mc|--no-meta-contexts]
+          [-P|--pidfile PIDFILE] [-p|--port PORT] [--print-uri] [-r|--readonly]
+          [--run CMD] [-s|--single] [-t|--threads THREADS] [--timeout=TIMEOUT]
+          [--tls=off|on|require]
           [--tls-certificates /path/to/certificates] [--tls-psk /path/to/pskfile]
           [--tls-verify-peer] [-U|--unix SOCKET|-] [-v|--verbose] [-V|--version]
           PLUGIN [[KEY=]VALUE [KEY=VALUE [...]]]

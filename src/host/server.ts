@@ -10,12 +10,12 @@ import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
 import { optimiseRequestPathSooner } from './js-tiering.js';
 import { listenTcp, listenUnix, type Listening, type SocketReads, stdioStreams } from './listeners.js';
-import { isVerbose, logDebug, logError, logRaw, logWarning, setLogNull, setVerbose } from './log.js';
+import { isVerbose, logDebug, logError, logRaw, logWarning, setLogFile, setLogNull, setVerbose } from './log.js';
 import { parseCommandLine, type ServerOptions, UsageError } from './options.js';
 import { type Plugin, type PluginHost, ReportedPluginError } from './plugin.js';
 import { configure, instantiate, type ResolvedPlugin, resolvePlugin } from './plugin-loader.js';
 import { parseSize } from './size.js';
-import { captiveEnvironment, runCaptive } from './captive.js';
+import { captiveEnvironment, runCaptive, serverUri } from './captive.js';
 import { loadTlsConfig, type TlsConfig } from './tls.js';
 
 const DEFAULT_PORT = 10809;
@@ -65,9 +65,20 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
   }
   setVerbose(options.verbose);
   setLogNull(options.logNull);
+  if (options.logFile !== undefined) {
+    try {
+      setLogFile(options.logFile);
+    } catch (error) {
+      return usageFailure(new UsageError(`--log: ${options.logFile}: ${(error as Error).message}`));
+    }
+  }
   // nbdkit-ts has no debug variables for -D to set: say so, as nbdkit does of a flag nothing
   // uses. Flags for nbdkit's own core (nbdkit.*) pass silently, as they do there.
   for (const flag of options.debugFlags) if (!flag.startsWith('nbdkit.')) logWarning(`debug flag -D ${flag} was not used`);
+  if (options.debugEnviron) {
+    // -D nbdkit.environ=1: what the plugin and --run will see, for debugging with -v.
+    for (const [key, value] of Object.entries(process.env)) logDebug(`environ: ${key}=${value ?? ''}`);
+  }
 
   if (options.version) {
     process.stdout.write(versionText());
@@ -129,9 +140,6 @@ function usageFailure(error: unknown): number {
   return 1;
 }
 
-/** How long a client may take to choose an export (a client that never does holds a socket). */
-const HANDSHAKE_TIMEOUT_MS = 60_000;
-
 async function serve(
   options: ServerOptions,
   backend: Backend,
@@ -146,7 +154,8 @@ async function serve(
     noMetaContexts: options.noMetaContexts,
     handshakeMask: options.handshakeMask,
     tls,
-    handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+    // How long a client may take to choose an export (one that never does holds a socket).
+    handshakeTimeoutMs: options.handshakeTimeoutMs,
     stopping: shutdown.done,
     soleClient: () => clients.size === 1,
   };
@@ -176,7 +185,7 @@ async function serve(
         const reads: SocketReads = tls ? 'streams' : 'direct';
         if (options.unixSocket !== undefined) listening = await listenUnix(options.unixSocket, reads, accept);
         else if (options.port !== undefined || options.ipAddress !== undefined || options.run === undefined) {
-          listening = await listenTcp(Number(options.port ?? DEFAULT_PORT), options.ipAddress, reads, accept);
+          listening = await listenTcp(Number(options.port ?? DEFAULT_PORT), options.ipAddress, reads, accept, options.keepAlive);
         } else listening = await listenUnix('-', reads, accept);
       } catch (error) {
         logError((error as Error).message);
@@ -184,7 +193,10 @@ async function serve(
       }
       if (options.pidFile) writePidFile(options.pidFile);
       await backend.afterFork();
-      notifyReady();
+      const uri = serverUri(options, listening);
+      // --print-uri: on stdout here, or by the waiting parent when the server went to the background.
+      if (options.printUri && !notifyReady(uri)) process.stdout.write(`${uri}\n`);
+      else if (!options.printUri) notifyReady();
       if (options.exitWithParent) watchParent(shutdown);
 
       if (options.run !== undefined) {
