@@ -137,13 +137,12 @@ function parseLog(options: ServerOptions, value: string): void {
   options.logFile = undefined;
   if (value === 'stderr') options.logNull = false;
   else if (value === 'null') options.logNull = true;
-  else if (value === 'syslog') throw new UsageError('--log=syslog is not supported (use --log=stderr, --log=null or --log=FILE)');
-  else if (value === '') throw new UsageError('--log must be "stderr", "syslog", "null" or a file name');
-  else {
-    // Any other value is a file the messages are appended to (nbdkit's --log=/path).
+  else if (value === 'syslog') throw new UsageError('--log=syslog is not supported (use --log=stderr, --log=null or --log=/path)');
+  else if (value.includes('/')) {
+    // A path (nbdkit's --log=/path: a "/" tells it from a mistyped keyword; ./FILE for a file here).
     options.logNull = false;
     options.logFile = value;
-  }
+  } else throw new UsageError('--log must be "stderr", "syslog" or "null"');
 }
 
 /** --timeout=SECS (or any nbdkit_parse_delay form: 30s, 1500ms): the handshake's time limit. */
@@ -296,7 +295,7 @@ export function isValidConfigKey(key: string): boolean {
 }
 
 export const USAGE = `nbdkit-ts [-e|--exportname EXPORTNAME] [--exit-with-parent] [-f|--foreground] [-i|--ipaddr IPADDR]
-          [-D|--debug NAME.FLAG=N] [--keepalive] [--log=stderr|null|FILE]
+          [-D|--debug NAME.FLAG=N] [--keepalive] [--log=stderr|null|/path]
           [--mask-handshake MASK] [-n|--newstyle] [--no-sr] [--no-mc|--no-meta-contexts]
           [-P|--pidfile PIDFILE] [-p|--port PORT] [--print-uri] [-r|--readonly]
           [--run CMD] [-s|--single] [-t|--threads THREADS] [--timeout=TIMEOUT]
