@@ -79,6 +79,7 @@ describe('Python nbdkit module functions of nbdkit 1.34-1.44', () => {
     const [pid, uid, gid] = result.me;
     expect(report).toMatchObject({
       password: 'sesame',
+      preconnect_uid: uid,
       is_tls: false,
       stdio_safe: true,
       peer_pid: pid,
@@ -123,6 +124,7 @@ describe('Python nbdkit module functions of nbdkit 1.34-1.44', () => {
       expect(report.peer_pid).toBe('RuntimeError: nbdkit.peer_pid failed');
       expect(report.peer_uid).toBe('RuntimeError: nbdkit.peer_uid failed');
       expect(report.peer_gid).toBe('RuntimeError: nbdkit.peer_gid failed');
+      expect(report.preconnect_uid).toBe('nbdkit.peer_uid failed');
       expect(server.stderr()).toMatch(/error: peer_pid: the client is not connected over a Unix domain socket/);
     } finally {
       await server.stop();
@@ -382,6 +384,21 @@ print(subprocess.run(['ss', '-tnoH', 'state', 'established', '( sport = :${port}
     }
     expect(text).toMatch(/^earlier line\n.*nbdkit-ts: error: .*pread: logged elsewhere/s);
     expect(server.stderr()).not.toMatch(/logged elsewhere/);
+  });
+
+  it('--no-meta-contexts (--no-mc) offers no base:allocation, so no block status', async () => {
+    for (const [flag, expected] of [
+      ['--no-meta-contexts', 'False'],
+      ['--no-mc', 'False'],
+      ['-v', 'True'],
+    ]) {
+      const server = await serve([flag, 'memory', '1M']);
+      const { out } = await client(
+        `h.add_meta_context('base:allocation')\n${unixConnect(server.socket)}`,
+        `print(h.can_meta_context('base:allocation'))`,
+      );
+      expect(out.trim()).toBe(expected);
+    }
   });
 
   it('-D nbdkit.environ=1 prints the environment with -v', async () => {

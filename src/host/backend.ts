@@ -183,8 +183,10 @@ export class Backend {
     if (this.plugin.after_fork) await invoke('after_fork', () => this.plugin.after_fork!());
   }
 
-  async preconnect(readonly: boolean): Promise<void> {
-    if (this.plugin.preconnect) await invoke('preconnect', () => this.plugin.preconnect!(readonly));
+  async preconnect(readonly: boolean, client?: ClientFacts): Promise<void> {
+    if (!this.plugin.preconnect) return;
+    const info: ConnectionInfo = { ...client, exportName: '', tls: false, readonly };
+    await invoke('preconnect', () => this.plugin.preconnect!(readonly, info));
   }
 
   /** list_exports with nbdkit's default: one export, the default one, named "". */

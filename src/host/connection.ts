@@ -113,7 +113,7 @@ export async function serveConnection(
         }, options.handshakeTimeoutMs)
       : undefined;
   try {
-    await backend.preconnect(backend.readonly);
+    await backend.preconnect(backend.readonly, client);
     const handshake = new Handshake(io, backend, serializer, handshakeOptions);
     const negotiated = await handshake.run();
     clearTimeout(timer);

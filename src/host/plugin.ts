@@ -142,7 +142,11 @@ export interface Plugin {
   after_fork?(): Awaitable<void>;
   cleanup?(): Awaitable<void>;
 
-  preconnect?(readonly: boolean): Awaitable<void>;
+  /**
+   * Before the handshake. `connection` (no export name yet, not TLS) answers the peer_*
+   * functions, which nbdkit lets preconnect use to accept or refuse a client.
+   */
+  preconnect?(readonly: boolean, connection?: ConnectionInfo): Awaitable<void>;
   list_exports?(readonly: boolean, isTls: boolean): Awaitable<ExportInfo[]>;
   default_export?(readonly: boolean, isTls: boolean): Awaitable<string>;
 

@@ -39,7 +39,7 @@ type ScriptModule = Record<string, unknown>;
 
 /** The callbacks a script may export, and which do not need translation of arguments. */
 const PASS_THROUGH = [
-  'unload', 'get_ready', 'after_fork', 'cleanup', 'preconnect', 'close',
+  'unload', 'get_ready', 'after_fork', 'cleanup', 'close',
   'export_description', 'get_size', 'is_rotational', 'can_write', 'can_flush', 'can_trim', 'can_zero',
   'can_fast_zero', 'can_fua', 'can_multi_conn', 'can_extents', 'can_cache', 'default_export',
 ] as const;
@@ -201,6 +201,8 @@ const createJsPlugin: PluginFactory = (host) => {
       if (result === undefined || result === null) return [];
       return (Array.isArray(result) ? result.map(String) : String(result).split('\n')).filter((l) => l !== '');
     });
+    defined('preconnect', (f) => (readonly: boolean, connection?: ConnectionInfo) =>
+      call(f, [readonly, connection && jsConnection(connection)]));
     defined('list_exports', (f) => async (readonly: boolean, tls: boolean) => exportsList(await call(f, [readonly, tls])));
     defined('block_size', (f) => async (h: Handle): Promise<BlockSize> => {
       const [minimum, preferred, maximum] = (await call(f, [h])) as number[];

@@ -188,7 +188,7 @@ class LuaPlugin {
    * leaving `nresults` results on the stack above the returned base (the caller resets the top
    * to base). On a Lua error, reports it and throws.
    */
-  private call(name: string, h: LuaHandle | undefined, nresults: number, pushArgs?: () => number): number {
+  private call(name: string, h: LuaHandle | undefined, nresults: number, pushArgs?: () => number, connection?: ConnectionInfo): number {
     const { api } = this.vm;
     const L = this.vm.L;
     const base = api._lua_gettop(L);
@@ -206,7 +206,7 @@ class LuaPlugin {
         throw e;
       }
     }
-    this.context.begin(h?.connection);
+    this.context.begin(h?.connection ?? connection);
     if (this.protectedCall(nargs, nresults) !== 0) {
       const message = this.vm.errorText(L, -1);
       api._lua_settop(L, base);
@@ -221,8 +221,8 @@ class LuaPlugin {
   }
 
   /** Call a callback for its effect only. */
-  private callVoid(name: string, h: LuaHandle | undefined, pushArgs?: () => number): void {
-    const base = this.call(name, h, 0, pushArgs);
+  private callVoid(name: string, h: LuaHandle | undefined, pushArgs?: () => number, connection?: ConnectionInfo): void {
+    const base = this.call(name, h, 0, pushArgs, connection);
     this.vm.api._lua_settop(this.vm.L, base);
   }
 
@@ -397,7 +397,7 @@ class LuaPlugin {
       get_ready: () => this.callVoid('get_ready', undefined),
       after_fork: () => this.callVoid('after_fork', undefined),
       cleanup: () => this.callVoid('cleanup', undefined),
-      preconnect: (readonly) => this.callVoid('preconnect', undefined, () => this.pushBool(readonly)),
+      preconnect: (readonly, connection) => this.callVoid('preconnect', undefined, () => this.pushBool(readonly), connection),
       list_exports: (readonly, isTls) => this.listExports(readonly, isTls),
       default_export: (readonly, isTls) =>
         this.callWith(

@@ -350,7 +350,15 @@ class PythonPlugin {
       get_ready: () => this.global((d) => d.noArgs('get_ready')),
       after_fork: () => this.global((d) => d.noArgs('after_fork')),
       cleanup: () => this.global((d) => d.noArgs('cleanup')),
-      preconnect: (readonly) => this.global((d) => d.preconnect(readonly)),
+      preconnect: (readonly, connection) => {
+        // peer_pid and friends answer in preconnect, as in nbdkit.
+        this.connection = connection;
+        try {
+          this.global((d) => d.preconnect(readonly));
+        } finally {
+          this.connection = undefined;
+        }
+      },
       list_exports: (readonly, tls) => {
         const json = this.global((d) => d.listExports(readonly, tls)) ?? '[]';
         const list = JSON.parse(json) as [string, string | null][];

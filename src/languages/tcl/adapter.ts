@@ -251,7 +251,9 @@ export class TclAdapter {
     if (has('after_fork')) p.after_fork = g('after_fork', () => this.global('after_fork', NO_OBJS));
     if (has('cleanup')) p.cleanup = g('cleanup', () => this.global('cleanup', NO_OBJS));
     if (has('preconnect')) {
-      p.preconnect = g('preconnect', (readonly: boolean) => this.withArgs('preconnect', [readonly], () => undefined));
+      p.preconnect = g('preconnect', (readonly: boolean, connection?: ConnectionInfo) =>
+        this.withArgs('preconnect', [readonly], () => undefined, connection),
+      );
     }
     if (has('list_exports')) {
       p.list_exports = g('list_exports', (readonly: boolean, tls: boolean) =>
@@ -510,9 +512,14 @@ export class TclAdapter {
   }
 
   /** A proc taking booleans (preconnect, list_exports, default_export); result read by then. */
-  private withArgs<T>(proc: 'preconnect' | 'list_exports' | 'default_export', flags: boolean[], then: () => T): T {
+  private withArgs<T>(
+    proc: 'preconnect' | 'list_exports' | 'default_export',
+    flags: boolean[],
+    then: () => T,
+    connection?: ConnectionInfo,
+  ): T {
     const interp = this.interp;
-    this.begin(undefined);
+    this.begin(connection);
     const args = flags.map((f) => interp.newBool(f));
     try {
       this.invoke(proc, proc, args);
