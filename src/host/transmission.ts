@@ -296,10 +296,9 @@ export class Transmission {
   /** Validate and start the request; a promise only when a write payload must be awaited. */
   private dispatch(request: Request): Promise<void> | undefined {
     const { command, flags, offset, count } = request;
-    // After a soft nbdkit_disconnect, requests fail without reaching the plugin, as in nbdkit.
-    const errno = this.disconnecting.refusing
-      ? 'ESHUTDOWN'
-      : this.context.validate(command, flags, offset, count, this.structuredReplies, this.baseAllocation);
+    let errno = this.context.validate(command, flags, offset, count, this.structuredReplies, this.baseAllocation);
+    // After a soft nbdkit_disconnect, valid requests fail without reaching the plugin, as in nbdkit.
+    if (errno === undefined && this.disconnecting.refusing) errno = 'ESHUTDOWN';
     if (command === Command.WRITE) {
       if (errno !== undefined) {
         // Refused writes still carry their payload on the wire; drop it as it streams past.
