@@ -24,11 +24,26 @@ class Shutdown {
   private requested = false;
   private resolve: (() => void) | undefined;
   readonly done = new Promise<void>((resolve) => (this.resolve = resolve));
+  private readonly listeners = new Set<() => void>();
 
   request(): void {
     if (this.requested) return;
     this.requested = true;
     this.resolve?.();
+    for (const listener of this.listeners) listener();
+  }
+
+  /**
+   * Call `listener` at shutdown, until the returned function is called. (A `.then` on `done`
+   * per connection would keep every connection's closure alive until the server exits.)
+   */
+  onRequest(listener: () => void): () => void {
+    if (this.requested) {
+      listener();
+      return () => undefined;
+    }
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 }
 
@@ -156,7 +171,7 @@ async function serve(
     tls,
     // How long a client may take to choose an export (one that never does holds a socket).
     handshakeTimeoutMs: options.handshakeTimeoutMs,
-    stopping: shutdown.done,
+    onStop: (listener) => shutdown.onRequest(listener),
     soleClient: () => clients.size === 1,
   };
   const accept = (streams: ClientStreams): void => {
@@ -211,7 +226,7 @@ async function serve(
     // The signal handlers stay until the end: a second SIGTERM must not cut the clean-up short.
     logDebug('shutting down');
     const closing = listening?.close();
-    // Every connection has stopped reading (connectionOptions.stopping): each finishes its
+    // Every connection has stopped reading (connectionOptions.onStop): each finishes its
     // in-flight requests, sends their replies and closes its handle; stragglers are cut off.
     await Promise.race([Promise.allSettled([...clients.values()]), delay(5000)]);
     for (const streams of clients.keys()) streams.close(true);
