@@ -103,6 +103,18 @@ describe('Python nbdkit module functions of nbdkit 1.34-1.44', () => {
     expect(result.debug).toMatch(/structured error server message: pwrite: RuntimeError: disk on fire/);
   });
 
+  it('list_exports sees the client too', async () => {
+    const server = await serve(['python', join(FIXTURES, 'python', 'script-api.py')], { timeoutMs: 60_000 });
+    const { out } = await client(
+      `h.set_opt_mode(True)\n${unixConnect(server.socket)}`,
+      `names = []
+h.opt_list(lambda name, description: names.append(name) or 0)
+print(json.dumps([names, me[0]]))`,
+    );
+    const [names, pid] = JSON.parse(out) as [string[], number];
+    expect(names).toEqual(['', `pid-${pid}`]);
+  });
+
   it('under -s, the peer is the process that started the server (libnbd connect_command)', async () => {
     const script = join(FIXTURES, 'python', 'script-api.py');
     const { out } = await client(

@@ -197,9 +197,10 @@ export class Backend {
    * nbdkit's limit of exports fails, as nbdkit_add_export does: one client's NBD_OPT_LIST must
    * not cost the server without bound.
    */
-  async listExports(readonly: boolean, tls: boolean): Promise<ExportInfo[]> {
-    if (!this.plugin.list_exports) return [{ name: await this.defaultExport(readonly, tls) }];
-    const exports = await invoke('list_exports', () => this.plugin.list_exports!(readonly, tls));
+  async listExports(readonly: boolean, tls: boolean, client?: ClientFacts): Promise<ExportInfo[]> {
+    if (!this.plugin.list_exports) return [{ name: await this.defaultExport(readonly, tls, client) }];
+    const info: ConnectionInfo = { ...client, exportName: '', tls, readonly };
+    const exports = await invoke('list_exports', () => this.plugin.list_exports!(readonly, tls, info));
     if (exports.length > MAX_EXPORTS) {
       logError(`list_exports: too many exports (${exports.length}, at most ${MAX_EXPORTS})`);
       throw new RequestError('EINVAL', 'too many exports');
@@ -207,9 +208,10 @@ export class Backend {
     return exports;
   }
 
-  async defaultExport(readonly: boolean, tls: boolean): Promise<string> {
+  async defaultExport(readonly: boolean, tls: boolean, client?: ClientFacts): Promise<string> {
     if (!this.plugin.default_export) return '';
-    return invoke('default_export', () => this.plugin.default_export!(readonly, tls));
+    const info: ConnectionInfo = { ...client, exportName: '', tls, readonly };
+    return invoke('default_export', () => this.plugin.default_export!(readonly, tls, info));
   }
 
   /**
@@ -218,7 +220,7 @@ export class Backend {
    */
   async open(exportName: string, tls: boolean, serializer: RequestSerializer, client?: ClientFacts): Promise<ExportContext> {
     const readonly = this.options.readonly;
-    const resolvedName = exportName === '' ? await this.defaultExport(readonly, tls) : exportName;
+    const resolvedName = exportName === '' ? await this.defaultExport(readonly, tls, client) : exportName;
     const info: ConnectionInfo = { ...client, exportName: resolvedName, tls, readonly };
     const handle = await serializer.run(() => invoke('open', () => this.plugin.open(readonly, info)));
     const context = new ExportContext(this.plugin, handle, readonly, serializer, resolvedName);

@@ -238,7 +238,7 @@ export class Handshake {
     }
     let exports;
     try {
-      exports = await this.backend.listExports(this.backend.readonly, this.io.tls);
+      exports = await this.backend.listExports(this.backend.readonly, this.io.tls, this.io.client);
     } catch {
       this.io.write(optionReply(Option.LIST, OptionReply.ERR_PLATFORM));
       return;

@@ -147,8 +147,9 @@ export interface Plugin {
    * functions, which nbdkit lets preconnect use to accept or refuse a client.
    */
   preconnect?(readonly: boolean, connection?: ConnectionInfo): Awaitable<void>;
-  list_exports?(readonly: boolean, isTls: boolean): Awaitable<ExportInfo[]>;
-  default_export?(readonly: boolean, isTls: boolean): Awaitable<string>;
+  /** `connection` (no export name yet) answers the peer_* functions, as in nbdkit. */
+  list_exports?(readonly: boolean, isTls: boolean, connection?: ConnectionInfo): Awaitable<ExportInfo[]>;
+  default_export?(readonly: boolean, isTls: boolean, connection?: ConnectionInfo): Awaitable<string>;
 
   open(readonly: boolean, connection: ConnectionInfo): Awaitable<Handle>;
   close?(h: Handle): Awaitable<void>;

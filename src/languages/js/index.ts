@@ -41,7 +41,7 @@ type ScriptModule = Record<string, unknown>;
 const PASS_THROUGH = [
   'unload', 'get_ready', 'after_fork', 'cleanup', 'close',
   'export_description', 'get_size', 'is_rotational', 'can_write', 'can_flush', 'can_trim', 'can_zero',
-  'can_fast_zero', 'can_fua', 'can_multi_conn', 'can_extents', 'can_cache', 'default_export',
+  'can_fast_zero', 'can_fua', 'can_multi_conn', 'can_extents', 'can_cache',
 ] as const;
 
 function jsOffset(offset: bigint): Offset {
@@ -203,7 +203,10 @@ const createJsPlugin: PluginFactory = (host) => {
     });
     defined('preconnect', (f) => (readonly: boolean, connection?: ConnectionInfo) =>
       call(f, [readonly, connection && jsConnection(connection)]));
-    defined('list_exports', (f) => async (readonly: boolean, tls: boolean) => exportsList(await call(f, [readonly, tls])));
+    defined('list_exports', (f) => async (readonly: boolean, tls: boolean, connection?: ConnectionInfo) =>
+      exportsList(await call(f, [readonly, tls, connection && jsConnection(connection)])));
+    defined('default_export', (f) => (readonly: boolean, tls: boolean, connection?: ConnectionInfo) =>
+      call(f, [readonly, tls, connection && jsConnection(connection)]));
     defined('block_size', (f) => async (h: Handle): Promise<BlockSize> => {
       const [minimum, preferred, maximum] = (await call(f, [h])) as number[];
       return { minimum: Number(minimum), preferred: Number(preferred), maximum: Number(maximum) };

@@ -229,8 +229,14 @@ class LuaPlugin {
   }
 
   /** Call a callback and convert its single result (at stack top) with convert. */
-  private callWith<T>(name: string, h: LuaHandle | undefined, convert: () => T, pushArgs?: () => number): T {
-    const base = this.call(name, h, 1, pushArgs);
+  private callWith<T>(
+    name: string,
+    h: LuaHandle | undefined,
+    convert: () => T,
+    pushArgs?: () => number,
+    connection?: ConnectionInfo,
+  ): T {
+    const base = this.call(name, h, 1, pushArgs, connection);
     try {
       return convert();
     } finally {
@@ -400,13 +406,14 @@ class LuaPlugin {
       after_fork: () => this.callVoid('after_fork', undefined),
       cleanup: () => this.callVoid('cleanup', undefined),
       preconnect: (readonly, connection) => this.callVoid('preconnect', undefined, () => this.pushBool(readonly), connection),
-      list_exports: (readonly, isTls) => this.listExports(readonly, isTls),
-      default_export: (readonly, isTls) =>
+      list_exports: (readonly, isTls, connection) => this.listExports(readonly, isTls, connection),
+      default_export: (readonly, isTls, connection) =>
         this.callWith(
           'default_export',
           undefined,
           () => this.stringResult('default_export'),
           () => this.pushBool(readonly) + this.pushBool(isTls),
+          connection,
         ),
       export_description: (h) =>
         this.callWith('export_description', h as H, () => this.stringResult('export_description')),
@@ -474,7 +481,7 @@ class LuaPlugin {
     return this.callWith('get_size', h, () => this.integerAt('get_size', -1));
   }
 
-  private listExports(readonly: boolean, isTls: boolean): ExportInfo[] {
+  private listExports(readonly: boolean, isTls: boolean, connection?: ConnectionInfo): ExportInfo[] {
     const name = 'list_exports';
     return this.callWith(
       name,
@@ -499,6 +506,7 @@ class LuaPlugin {
         return exports;
       },
       () => this.pushBool(readonly) + this.pushBool(isTls),
+      connection,
     );
   }
 

@@ -259,6 +259,16 @@ class PythonPlugin {
     }
   }
 
+  /** A callback of a connection before open (preconnect, list_exports, default_export). */
+  private beforeOpen<T>(connection: ConnectionInfo | undefined, call: (d: Dispatchers) => T): T {
+    this.connection = connection;
+    try {
+      return this.global(call);
+    } finally {
+      this.connection = undefined;
+    }
+  }
+
   private global<T>(call: (d: Dispatchers) => T): T {
     this.failure = undefined;
     const result = call(this.dispatch);
@@ -353,21 +363,14 @@ class PythonPlugin {
       get_ready: () => this.global((d) => d.noArgs('get_ready')),
       after_fork: () => this.global((d) => d.noArgs('after_fork')),
       cleanup: () => this.global((d) => d.noArgs('cleanup')),
-      preconnect: (readonly, connection) => {
-        // peer_pid and friends answer in preconnect, as in nbdkit.
-        this.connection = connection;
-        try {
-          this.global((d) => d.preconnect(readonly));
-        } finally {
-          this.connection = undefined;
-        }
-      },
-      list_exports: (readonly, tls) => {
-        const json = this.global((d) => d.listExports(readonly, tls)) ?? '[]';
+      // peer_pid and friends answer in these three, as in nbdkit.
+      preconnect: (readonly, connection) => this.beforeOpen(connection, (d) => d.preconnect(readonly)),
+      list_exports: (readonly, tls, connection) => {
+        const json = this.beforeOpen(connection, (d) => d.listExports(readonly, tls)) ?? '[]';
         const list = JSON.parse(json) as [string, string | null][];
         return list.map(([name, description]): ExportInfo => (description === null ? { name } : { name, description }));
       },
-      default_export: (readonly, tls) => this.global((d) => d.defaultExport(readonly, tls)) ?? '',
+      default_export: (readonly, tls, connection) => this.beforeOpen(connection, (d) => d.defaultExport(readonly, tls)) ?? '',
       export_description: (h) => this.onConnection(h, (id) => this.dispatch.exportDescription(id)) ?? '',
       block_size: (h): BlockSize => {
         const text = this.onConnection(h, (id) => this.dispatch.blockSize(id)) ?? '0 0 0';

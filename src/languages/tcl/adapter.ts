@@ -258,7 +258,7 @@ export class TclAdapter {
       );
     }
     if (has('list_exports')) {
-      p.list_exports = g('list_exports', (readonly: boolean, tls: boolean) =>
+      p.list_exports = g('list_exports', (readonly: boolean, tls: boolean, connection?: ConnectionInfo) =>
         this.withArgs('list_exports', [readonly, tls], () => {
           const result = this.interp.resultObj();
           try {
@@ -266,11 +266,11 @@ export class TclAdapter {
           } finally {
             this.interp.release(result);
           }
-        }));
+        }, connection));
     }
     if (has('default_export')) {
-      p.default_export = g('default_export', (readonly: boolean, tls: boolean) =>
-        this.withArgs('default_export', [readonly, tls], () => this.interp.resultString()));
+      p.default_export = g('default_export', (readonly: boolean, tls: boolean, connection?: ConnectionInfo) =>
+        this.withArgs('default_export', [readonly, tls], () => this.interp.resultString(), connection));
     }
 
     for (const proc of Object.keys(ARGS_BEFORE_FLAGS) as FlaggedProc[]) {
