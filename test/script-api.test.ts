@@ -61,9 +61,16 @@ print(attempt(lambda: h.pread(512, 0)))`,
   // A failed write, then the soft disconnect: the request that asked completes, later ones get
   // ESHUTDOWN without reaching the plugin.
   expect([write, soft, refused]).toEqual(['EIO', 'ok', 'ESHUTDOWN']);
-  const forced = await client(unixConnect(server.socket), `print(attempt(lambda: h.pread(512, 1024)))`);
+  // A large write first moves the connection's reading to a request thread, which must stop
+  // with the socket.
+  const forced = await client(
+    unixConnect(server.socket),
+    `print(attempt(lambda: h.pwrite(b'x' * 262144, 0)), attempt(lambda: h.pread(512, 1024)))`,
+  );
   // Dropped without a reply: libnbd sees the connection go.
-  expect(forced.out.trim()).not.toMatch(/^(ok|ESHUTDOWN|EIO)$/);
+  const [large, dropped] = forced.out.trim().split(' ');
+  expect(large).toBe('EIO');
+  expect(dropped).not.toMatch(/^(ok|ESHUTDOWN|EIO)$/);
   // The server goes on serving.
   const again = await client(unixConnect(server.socket), `print(attempt(lambda: h.pread(512, 2048)))`);
   expect(again.out.trim()).toBe('ok');

@@ -92,8 +92,10 @@ export async function serveConnection(
     disconnect: (force) => {
       if (force) {
         logDebug(`connection ${id}: the plugin asked for the client to be disconnected at once`);
-        // No reply to the request that asked, nor to any other: the socket is gone.
+        // No reply to the request that asked, nor to any other: the socket is gone. The
+        // reader (and any request thread on the socket) stops first, then the socket closes.
         refusal.refusing = true;
+        reader.stop();
         streams.close(true);
       } else if (!refusal.refusing) {
         logDebug(`connection ${id}: the plugin asked for a soft disconnect: refusing further requests`);
