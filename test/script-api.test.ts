@@ -336,6 +336,30 @@ describe('server options of nbdkit 1.34-1.44', () => {
     }
   });
 
+  it('password=-FD reaches a server that went to the background', async () => {
+    const file = join(work, 'fd-password');
+    writeFileSync(file, 'through a descriptor\n');
+    const socket = join(work, 'fd.sock');
+    const pidFile = join(work, 'fd.pid');
+    const fd = openSync(file, 'r');
+    const parent = spawn(
+      process.execPath,
+      [CLI, '-U', socket, '-P', pidFile, 'python', join(FIXTURES, 'python', 'script-api.py'), 'password=-5'],
+      { env: CLIENT_ENV, stdio: ['ignore', 'ignore', 'pipe', 'ignore', 'ignore', fd] },
+    );
+    closeSync(fd);
+    let stderr = '';
+    parent.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => parent.on('exit', resolve));
+    try {
+      expect(code, stderr).toBe(0);
+      const { out } = await client(unixConnect(socket), `print(h.pread(1024, 0).decode())`);
+      expect((JSON.parse(out) as { password: string }).password).toBe('through a descriptor');
+    } finally {
+      if (existsSync(pidFile)) process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
+    }
+  });
+
   it('--run listens on a private Unix socket by default', async () => {
     const result = await runNbdkitTs(['memory', '1M', '--run', 'echo "$uri|$unixsocket|$port"; nbdinfo --size "$uri"']);
     expect(result.code, result.stderr).toBe(0);

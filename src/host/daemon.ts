@@ -32,11 +32,19 @@ export function notifyReady(print?: string): boolean {
  * reading our output to its end must not wait for the server's exit); its stderr is relayed
  * until it is ready, so start-up errors still reach the user, and kept afterwards only with -v.
  */
-export function daemonize(argv: string[], verbose: boolean): Promise<number> {
+export function daemonize(argv: string[], verbose: boolean, inheritFds: readonly number[] = []): Promise<number> {
   return new Promise((resolve) => {
+    // Descriptors a parameter names (password=-FD, read by nbdkit_read_password) stay open in
+    // the child under the same numbers; 3 is the ready pipe.
+    const stdio: Array<'ignore' | 'inherit' | 'pipe' | number> = ['ignore', 'ignore', verbose ? 'inherit' : 'pipe', 'pipe'];
+    for (const fd of inheritFds) {
+      if (fd <= 3 || fd > 1023) continue;
+      while (stdio.length < fd) stdio.push('ignore');
+      stdio[fd] = fd;
+    }
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1], '-f', ...argv], {
       detached: true,
-      stdio: ['ignore', 'ignore', verbose ? 'inherit' : 'pipe', 'pipe'],
+      stdio,
       // The child skips Node's certificate loading as the command's #! line does.
       env: { ...withExtraCaCertsSaved(process.env), [READY_FD_VARIABLE]: '3' },
     });

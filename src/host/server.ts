@@ -110,7 +110,7 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
 
   const foreground =
     options.foreground || options.single || options.run !== undefined || options.exitWithParent || options.dumpPlugin || options.help;
-  if (!foreground) return daemonize(argv, options.verbose);
+  if (!foreground) return daemonize(argv, options.verbose, passwordDescriptors(options));
 
   const shutdown = new Shutdown();
   let plugin: Plugin;
@@ -145,6 +145,11 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
     return usageFailure(error);
   }
   return serve(options, backend, shutdown, tls, mainOptions.exitsAfter ?? false);
+}
+
+/** The descriptors `key=-FD` parameters name (nbdkit_read_password), kept open in the background server. */
+function passwordDescriptors(options: ServerOptions): number[] {
+  return options.params.flatMap(({ value }) => (/^-\d+$/.test(value) ? [Number(value.slice(1))] : []));
 }
 
 /** Report a start-up failure once (the backend has already printed its own) and give status 1. */
