@@ -360,6 +360,20 @@ describe('server options of nbdkit 1.34-1.44', () => {
     }
   });
 
+  it('a server going to the background still reads a script or password from stdin (sh -)', async () => {
+    const socket = join(work, 'stdin.sock');
+    const pidFile = join(work, 'stdin.pid');
+    const script = `case "$1" in get_size) echo 3M ;; pread) dd if=/dev/zero count=$3 iflag=count_bytes status=none ;; *) exit 2 ;; esac\n`;
+    const parent = await runNbdkitTs(['-U', socket, '-P', pidFile, 'sh', '-'], { input: script });
+    try {
+      expect(parent.code, parent.stderr).toBe(0);
+      const info = await run('nbdinfo', ['--size', `nbd+unix:///?socket=${socket}`]);
+      expect(info.stdout.toString().trim()).toBe('3145728');
+    } finally {
+      if (existsSync(pidFile)) process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
+    }
+  });
+
   it('--run listens on a private Unix socket by default', async () => {
     const result = await runNbdkitTs(['memory', '1M', '--run', 'echo "$uri|$unixsocket|$port"; nbdinfo --size "$uri"']);
     expect(result.code, result.stderr).toBe(0);

@@ -32,11 +32,22 @@ export function notifyReady(print?: string): boolean {
  * reading our output to its end must not wait for the server's exit); its stderr is relayed
  * until it is ready, so start-up errors still reach the user, and kept afterwards only with -v.
  */
-export function daemonize(argv: string[], verbose: boolean, inheritFds: readonly number[] = []): Promise<number> {
+export function daemonize(
+  argv: string[],
+  verbose: boolean,
+  inheritFds: readonly number[] = [],
+  readsStdin = false,
+): Promise<number> {
   return new Promise((resolve) => {
-    // Descriptors a parameter names (password=-FD, read by nbdkit_read_password) stay open in
+    // A parameter that reads stdin at start (password=-, sh's script -) gets the caller's, as
+    // nbdkit reads it before it forks. Descriptors a parameter names (password=-FD) stay open in
     // the child under the same numbers; 3 is the ready pipe.
-    const stdio: Array<'ignore' | 'inherit' | 'pipe' | number> = ['ignore', 'ignore', verbose ? 'inherit' : 'pipe', 'pipe'];
+    const stdio: Array<'ignore' | 'inherit' | 'pipe' | number> = [
+      readsStdin ? 'inherit' : 'ignore',
+      'ignore',
+      verbose ? 'inherit' : 'pipe',
+      'pipe',
+    ];
     for (const fd of inheritFds) {
       if (fd <= 3 || fd > 1023) continue;
       while (stdio.length < fd) stdio.push('ignore');

@@ -110,7 +110,10 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
 
   const foreground =
     options.foreground || options.single || options.run !== undefined || options.exitWithParent || options.dumpPlugin || options.help;
-  if (!foreground) return daemonize(argv, options.verbose, passwordDescriptors(options));
+  if (!foreground) {
+    const readsStdin = options.params.some(({ value }) => value === '-');
+    return daemonize(argv, options.verbose, passwordDescriptors(options), readsStdin);
+  }
 
   const shutdown = new Shutdown();
   let plugin: Plugin;
