@@ -147,8 +147,11 @@ export interface Plugin {
    * functions, which nbdkit lets preconnect use to accept or refuse a client.
    */
   preconnect?(readonly: boolean, connection?: ConnectionInfo): Awaitable<void>;
-  /** `connection` (no export name yet) answers the peer_* functions, as in nbdkit. */
-  list_exports?(readonly: boolean, isTls: boolean, connection?: ConnectionInfo): Awaitable<ExportInfo[]>;
+  /**
+   * The exports; undefined asks for the default, as nbdkit_use_default_export (see
+   * Backend.listExports). `connection` (no export name yet) answers the peer_* functions.
+   */
+  list_exports?(readonly: boolean, isTls: boolean, connection?: ConnectionInfo): Awaitable<ExportInfo[] | undefined>;
   default_export?(readonly: boolean, isTls: boolean, connection?: ConnectionInfo): Awaitable<string>;
 
   open(readonly: boolean, connection: ConnectionInfo): Awaitable<Handle>;

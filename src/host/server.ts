@@ -3,15 +3,15 @@
  * down cleanly (close, cleanup, unload, remove the socket and pid file) on a signal, at the end
  * of --run, on nbdkit_shutdown, or when the single -s client leaves.
  */
-import { unlinkSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, unlinkSync, writeFileSync, renameSync } from 'node:fs';
 import { Backend, RequestError } from './backend.js';
 import { type ClientStreams, type ConnectionOptions, serveConnection } from './connection.js';
 import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
 import { optimiseRequestPathSooner } from './js-tiering.js';
 import { listenTcp, listenUnix, type Listening, type SocketReads, stdioStreams } from './listeners.js';
-import { isVerbose, logDebug, logError, logRaw, logWarning, setLogFile, setLogNull, setVerbose } from './log.js';
-import { parseCommandLine, type ServerOptions, UsageError } from './options.js';
+import { isVerbose, logDebug, logError, logRaw, logWarning, setLogDestination, setLogFile, setVerbose } from './log.js';
+import { longOptionsText, parseCommandLine, type ServerOptions, shortOptionsText, UsageError } from './options.js';
 import { type Plugin, type PluginHost, ReportedPluginError } from './plugin.js';
 import { configure, instantiate, type ResolvedPlugin, resolvePlugin } from './plugin-loader.js';
 import { parseSize } from './size.js';
@@ -79,7 +79,7 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
     return usageFailure(error);
   }
   setVerbose(options.verbose);
-  setLogNull(options.logNull);
+  setLogDestination(options.log ?? 'stderr');
   if (options.logFile !== undefined) {
     try {
       setLogFile(options.logFile);
@@ -95,24 +95,28 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
     for (const [key, value] of Object.entries(process.env)) logDebug(`environ: ${key}=${value ?? ''}`);
   }
 
-  if (options.version) {
-    process.stdout.write(versionText());
-    return 0;
-  }
-  if (options.dumpConfig) {
-    process.stdout.write(dumpConfig());
-    return 0;
-  }
-  if (options.help && options.plugin === undefined) {
-    process.stdout.write(helpText(undefined));
-    return 0;
+  // nbdkit answers these from the command line alone, before looking at any plugin.
+  if (options.listOptions === 'short') return print(shortOptionsText());
+  if (options.listOptions === 'long') return print(longOptionsText());
+  if (options.dumpConfig) return print(await dumpConfig());
+  if (options.plugin === undefined) {
+    if (options.help) return print(helpText(undefined));
+    if (options.version) return print(versionText());
   }
 
   const foreground =
-    options.foreground || options.single || options.run !== undefined || options.exitWithParent || options.dumpPlugin || options.help;
+    options.foreground ||
+    options.single ||
+    options.run !== undefined ||
+    options.exitWithParent ||
+    options.dumpPlugin ||
+    options.help ||
+    options.version;
   if (!foreground) {
-    const readsStdin = options.params.some(({ value }) => value === '-');
-    return daemonize(argv, options.verbose, passwordDescriptors(options), readsStdin);
+    // A password typed at the terminal (password=-) is read by the server itself, from the
+    // caller's stdin, which it then keeps.
+    const input = readsStdin(options) ? readStdin() : readsPassword(options) ? 'inherit' : undefined;
+    return daemonize(argv, options.verbose, input, inheritedDescriptors(options));
   }
 
   const shutdown = new Shutdown();
@@ -127,19 +131,15 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
     return usageFailure(error);
   }
 
-  if (options.help) {
-    process.stdout.write(helpText(plugin));
-    return 0;
-  }
+  // With a plugin, --help and --version describe it too: a plugin that cannot load fails them.
+  if (options.help) return print(helpText(plugin));
+  if (options.version) return print(versionText(plugin));
   try {
     await configure(plugin, resolved.params, { complete: !options.dumpPlugin });
   } catch (error) {
     return usageFailure(error);
   }
-  if (options.dumpPlugin) {
-    process.stdout.write(await dumpPlugin(plugin));
-    return 0;
-  }
+  if (options.dumpPlugin) return print(await dumpPlugin(plugin));
 
   const backend = new Backend(plugin, { readonly: options.readonly, threads: options.threads });
   try {
@@ -150,9 +150,41 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
   return serve(options, backend, shutdown, tls, mainOptions.exitsAfter ?? false);
 }
 
-/** The descriptors `key=-FD` parameters name (nbdkit_read_password), kept open in the background server. */
-function passwordDescriptors(options: ServerOptions): number[] {
-  return options.params.flatMap(({ value }) => (/^-\d+$/.test(value) ? [Number(value.slice(1))] : []));
+/** Whether the plugin reads its script from stdin (`sh -`, `script=-`). */
+function readsStdin(options: ServerOptions): boolean {
+  return options.params.some(({ key, value }) => value === '-' && (key === undefined || key === 'script'));
+}
+
+/** Whether a parameter is a password to type at the terminal (nbdkit_read_password's `-`). */
+function readsPassword(options: ServerOptions): boolean {
+  return options.params.some(({ key, value }) => value === '-' && key !== undefined && key !== 'script');
+}
+
+/**
+ * Descriptors the command line hands the plugin (fd=N, dirfd=N, and KEY=-N for
+ * nbdkit_read_password), which the server must keep.
+ */
+function inheritedDescriptors(options: ServerOptions): number[] {
+  return options.params.flatMap(({ key, value }) => {
+    let fd: number | undefined;
+    if ((key === 'fd' || key === 'dirfd') && /^\d+$/.test(value)) fd = Number(value);
+    else if (/^-\d+$/.test(value)) fd = Number(value.slice(1));
+    return fd !== undefined && fd > 2 ? [fd] : [];
+  });
+}
+
+function readStdin(): Buffer {
+  try {
+    return readFileSync(0);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+/** Information on stdout, then a successful exit. */
+function print(text: string): number {
+  process.stdout.write(text);
+  return 0;
 }
 
 /** Report a start-up failure once (the backend has already printed its own) and give status 1. */
@@ -208,7 +240,14 @@ async function serve(
         const reads: SocketReads = tls ? 'streams' : 'direct';
         if (options.unixSocket !== undefined) listening = await listenUnix(options.unixSocket, reads, accept);
         else if (options.port !== undefined || options.ipAddress !== undefined || options.run === undefined) {
-          listening = await listenTcp(Number(options.port ?? DEFAULT_PORT), options.ipAddress, reads, accept, options.keepAlive);
+          listening = await listenTcp(
+            Number(options.port ?? DEFAULT_PORT),
+            options.ipAddress,
+            reads,
+            accept,
+            options.ipFamily,
+            options.keepAlive,
+          );
         } else listening = await listenUnix('-', reads, accept);
       } catch (error) {
         logError((error as Error).message);
@@ -218,8 +257,11 @@ async function serve(
       await backend.afterFork();
       const uri = serverUri(options, listening);
       // --print-uri: on stdout here, or by the waiting parent when the server went to the background.
-      if (options.printUri && !notifyReady(uri)) process.stdout.write(`${uri}\n`);
-      else if (!options.printUri) notifyReady();
+      const background = notifyReady(options.printUri ? uri : undefined);
+      if (options.printUri && !background) process.stdout.write(`${uri}\n`);
+      // In the background, as nbdkit, messages go to the system log unless --log said otherwise:
+      // stderr ends with the parent that relayed the start-up messages.
+      if (background && options.log === undefined) setLogDestination('syslog');
       if (options.exitWithParent) watchParent(shutdown);
 
       if (options.run !== undefined) {
