@@ -222,7 +222,7 @@ describe('eval plugin', () => {
     loaded.push(p);
     await p.load?.();
     await p.config!('dump_plugin', 'echo extra=stuff');
-    expect(await p.dump_plugin!()).toEqual(['max_known_status=3', 'extra=stuff']);
+    expect(await p.dump_plugin!()).toEqual(['max_known_status=8', 'extra=stuff']);
   });
 
   it('parses block_size, exports and default_export', async () => {

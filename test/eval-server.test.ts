@@ -76,7 +76,7 @@ print(h.pread(len(data), 1000) == data)`,
       'get_size=echo 1M',
       'pread=if [ $4 = 0 ]; then echo "ENOSPC Out of space" >&2; exit 1; fi; echo "EROFS read only" >&2; exit 9',
       'pwrite=cat >/dev/null; echo "no errno here" >&2; exit 1',
-      'trim=exit 4',
+      'trim=exit 12',
     ]);
     const out = await nbdPython(
       server.uri,
@@ -193,7 +193,7 @@ for call in (lambda: h.pread(512, 0), lambda: h.pread(512, 512), lambda: h.pwrit
   it('--dump-plugin shows max_known_status and the dump_plugin output', async () => {
     const plain = await runNbdkitTs(['--dump-plugin', 'eval']);
     expect(plain.code, plain.stderr).toBe(0);
-    expect(plain.stdout.toString()).toMatch(/^max_known_status=3$/m);
+    expect(plain.stdout.toString()).toMatch(/^max_known_status=8$/m);
     expect(plain.stdout.toString()).toMatch(/^thread_model=serialize_all_requests$/m);
     const extra = await runNbdkitTs(['--dump-plugin', 'eval', 'dump_plugin=echo extra=stuff', 'thread_model=echo parallel']);
     expect(extra.code, extra.stderr).toBe(0);

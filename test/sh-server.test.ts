@@ -135,7 +135,7 @@ for call in (lambda: h.pread(512, 4096), lambda: h.pwrite(b"x" * 512, 0)):
     const dump = await runNbdkitTs(['--dump-plugin', 'sh', script]);
     expect(dump.code, dump.stderr).toBe(0);
     const lines = dump.stdout.toString().split('\n');
-    expect(lines).toContain('max_known_status=3');
+    expect(lines).toContain('max_known_status=8');
     expect(lines.slice(-3)).toEqual(['my_key=1', 'other=two', '']);
     expect(lines).toContain('thread_model=parallel');
     expect(lines).toContain('magic_config_key=script');

@@ -110,5 +110,12 @@ declare const binding: {
    * many reads it sent itself.
    */
   stopRequestReader(reader: RequestReader): number;
+  /**
+   * SO_PEERCRED of a Unix socket: the peer's [pid, uid, gid]. Throws an Error with `code`
+   * EAFNOSUPPORT for a socket that is not AF_UNIX (TCP cannot tell), ENOTSOCK for a non-socket.
+   */
+  peerCredentials(socketFd: number): [number, number, number];
+  /** SO_PEERSEC: the peer's security label; throws (code ENOPROTOOPT) where no security module gives one. */
+  peerSecurityContext(socketFd: number): string;
 } | null;
 export = binding;

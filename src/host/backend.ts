@@ -67,6 +67,9 @@ const MAX_EXPORTS = 10000;
 /** The extent limit per reply, as nbdkit (keeps one reply's memory bounded). */
 const MAX_EXTENTS = 1024 * 1024;
 
+/** The per-client methods of ConnectionInfo, which the connection supplies (peer.ts, nbdkit_disconnect). */
+export type ClientFacts = Omit<ConnectionInfo, 'exportName' | 'tls' | 'readonly'>;
+
 export interface BackendOptions {
   readonly: boolean;
   /** -t: at most this many requests of one connection inside a parallel plugin. */
@@ -88,12 +91,25 @@ function errnoOf(error: unknown): string {
   return 'EIO';
 }
 
-/** A plugin's failure as a RequestError, logged in nbdkit's form unless already reported. */
+/**
+ * A plugin's failure as a RequestError, logged in nbdkit's form unless already reported. Its
+ * message is what the client's structured error reply carries (as nbdkit 1.42 sends the
+ * plugin's reason): the line printed after `nbdkit-ts: error: `, or the plugin's summary.
+ */
 function failure(what: string, error: unknown): RequestError {
   if (error instanceof RequestError) return error;
   const message = describe(error);
   if (!(error instanceof ReportedPluginError)) logError(`${what}: ${message}`);
-  return new RequestError(errnoOf(error), message);
+  let reason: string;
+  if (error instanceof PluginError && error.summary !== undefined) reason = error.summary;
+  else if (error instanceof ReportedPluginError) reason = firstLine(message);
+  else reason = `${what}: ${firstLine(message)}`;
+  return new RequestError(errnoOf(error), reason);
+}
+
+function firstLine(text: string): string {
+  const end = text.indexOf('\n');
+  return end === -1 ? text : text.slice(0, end);
 }
 
 /**
@@ -170,8 +186,10 @@ export class Backend {
     if (this.plugin.after_fork) await invoke('after_fork', () => this.plugin.after_fork!());
   }
 
-  async preconnect(readonly: boolean): Promise<void> {
-    if (this.plugin.preconnect) await invoke('preconnect', () => this.plugin.preconnect!(readonly));
+  async preconnect(readonly: boolean, client?: ClientFacts): Promise<void> {
+    if (!this.plugin.preconnect) return;
+    const info: ConnectionInfo = { ...client, exportName: '', tls: false, readonly };
+    await invoke('preconnect', () => this.plugin.preconnect!(readonly, info));
   }
 
   /**
@@ -181,13 +199,14 @@ export class Backend {
    * More than nbdkit's limit of exports fails, as nbdkit_add_export does: one client's
    * NBD_OPT_LIST must not cost the server without bound.
    */
-  async listExports(readonly: boolean, tls: boolean): Promise<ExportInfo[]> {
+  async listExports(readonly: boolean, tls: boolean, client?: ClientFacts): Promise<ExportInfo[]> {
+    const info: ConnectionInfo = { ...client, exportName: '', tls, readonly };
     const exports = this.plugin.list_exports
-      ? await invoke('list_exports', () => this.plugin.list_exports!(readonly, tls))
+      ? await invoke('list_exports', () => this.plugin.list_exports!(readonly, tls, info))
       : undefined;
     if (exports === undefined) {
       try {
-        return [{ name: await this.defaultExport(readonly, tls) }];
+        return [{ name: await this.defaultExport(readonly, tls, client) }];
       } catch {
         return [];
       }
@@ -208,19 +227,20 @@ export class Backend {
     return exports;
   }
 
-  async defaultExport(readonly: boolean, tls: boolean): Promise<string> {
+  async defaultExport(readonly: boolean, tls: boolean, client?: ClientFacts): Promise<string> {
     if (!this.plugin.default_export) return '';
-    return invoke('default_export', () => this.plugin.default_export!(readonly, tls));
+    const info: ConnectionInfo = { ...client, exportName: '', tls, readonly };
+    return invoke('default_export', () => this.plugin.default_export!(readonly, tls, info));
   }
 
   /**
    * Open the export for a connection and probe every capability once, as nbdkit does in
    * protocol_common_open, so that requests never meet a failing can_* later.
    */
-  async open(exportName: string, tls: boolean, serializer: RequestSerializer): Promise<ExportContext> {
+  async open(exportName: string, tls: boolean, serializer: RequestSerializer, client?: ClientFacts): Promise<ExportContext> {
     const readonly = this.options.readonly;
-    const resolvedName = exportName === '' ? await this.defaultExport(readonly, tls) : exportName;
-    const info: ConnectionInfo = { exportName: resolvedName, tls, readonly };
+    const resolvedName = exportName === '' ? await this.defaultExport(readonly, tls, client) : exportName;
+    const info: ConnectionInfo = { ...client, exportName: resolvedName, tls, readonly };
     const handle = await serializer.run(() => invoke('open', () => this.plugin.open(readonly, info)));
     const context = new ExportContext(this.plugin, handle, readonly, serializer, resolvedName);
     try {

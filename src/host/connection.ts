@@ -9,7 +9,9 @@ import { ConnectionClosedError, InputReader } from './input.js';
 import { logDebug, logError } from './log.js';
 import { type TlsConfig, upgradeToTls } from './tls.js';
 import { SocketReplyChannel } from './reply-channel.js';
-import { Transmission } from './transmission.js';
+import { type DisconnectState, Transmission } from './transmission.js';
+import type { ClientFacts } from './backend.js';
+import { ConnectionPeer } from './peer.js';
 
 /** The two directions of a client: one socket, or stdin/stdout under -s. */
 export interface ClientStreams {
@@ -17,6 +19,8 @@ export interface ClientStreams {
   reader?: InputReader;
   /** The socket's descriptor when it is a plain socket the server may write to itself. */
   socketFd?: number;
+  /** The descriptor whose peer is the client (SO_PEERCRED), whoever reads and writes it. */
+  peerFd?: number;
   input: Readable;
   output: Writable;
   /** Both directions as one stream, for wrapping in TLS (made on demand: it reads its input). */
@@ -78,11 +82,33 @@ export async function serveConnection(
   const stopListening = options.onStop(() => reader.stop());
   // After STARTTLS, replies go to the TLS socket instead of the raw one.
   let output: Writable = streams.output;
+  const peer = new ConnectionPeer(streams.peerFd);
+  const refusal: DisconnectState = { refusing: false };
+  const client: ClientFacts = {
+    peerCredentials: () => peer.credentials(),
+    peerSecurityContext: () => peer.securityContext(),
+    peerTlsDn: () => peer.tlsDn(),
+    peerTlsIssuerDn: () => peer.tlsIssuerDn(),
+    disconnect: (force) => {
+      if (force) {
+        logDebug(`connection ${id}: the plugin asked for the client to be disconnected at once`);
+        // No reply to the request that asked, nor to any other: the socket is gone. The
+        // reader (and any request thread on the socket) stops first, then the socket closes.
+        refusal.refusing = true;
+        reader.stop();
+        streams.close(true);
+      } else if (!refusal.refusing) {
+        logDebug(`connection ${id}: the plugin asked for a soft disconnect: refusing further requests`);
+        refusal.refusing = true;
+      }
+    },
+  };
   const io: HandshakeIO = {
     reader,
     write: (data) => writeTo(output, data),
     drained: (bytes) => drained(output, bytes),
     tls: false,
+    client,
   };
   const tls = options.tls;
   const handshakeOptions: HandshakeOptions = {
@@ -97,18 +123,23 @@ export async function serveConnection(
           const secure = await upgradeToTls(streams.transport(), tls);
           secure.on('error', (error) => logDebug(`connection ${id}: tls: ${error.message}`));
           output = secure;
+          peer.tls = secure;
           reader.attach(secure);
           io.tls = true;
           logDebug(`connection ${id}: TLS established`);
         }
       : undefined,
   };
-  const timer = setTimeout(() => {
-    logError(`connection ${id}: handshake not finished after ${options.handshakeTimeoutMs / 1000} s, dropping the client`);
-    streams.close(true);
-  }, options.handshakeTimeoutMs);
+  // --timeout=0 lifts the limit.
+  const timer =
+    options.handshakeTimeoutMs > 0
+      ? setTimeout(() => {
+          logError(`connection ${id}: handshake not finished after ${options.handshakeTimeoutMs / 1000} s, dropping the client`);
+          streams.close(true);
+        }, options.handshakeTimeoutMs)
+      : undefined;
   try {
-    await backend.preconnect(backend.readonly);
+    await backend.preconnect(backend.readonly, client);
     const handshake = new Handshake(io, backend, serializer, handshakeOptions);
     const negotiated = await handshake.run();
     clearTimeout(timer);
@@ -123,6 +154,7 @@ export async function serveConnection(
         negotiated.structuredReplies,
         negotiated.baseAllocation,
         options.soleClient,
+        refusal,
       );
       await transmission.run();
     } finally {

@@ -11,15 +11,16 @@ import { withExtraCaCertsSaved } from './node-start.js';
 const READY_FD_VARIABLE = 'NBDKIT_TS_READY_FD';
 
 /**
- * In the child: tell the waiting parent that the server is listening. True in a server that
- * has gone to the background this way (its stderr leads nowhere from now on).
+ * In the child: tell the waiting parent that the server is listening, and give it the line to
+ * print on its stdout (--print-uri), if any. True in a server that has gone to the background
+ * this way (its stderr leads nowhere from now on).
  */
-export function notifyReady(): boolean {
+export function notifyReady(print?: string): boolean {
   const fd = Number(process.env[READY_FD_VARIABLE]);
   if (!Number.isInteger(fd) || fd < 3) return false;
   delete process.env[READY_FD_VARIABLE];
   try {
-    writeSync(fd, 'ready\n');
+    writeSync(fd, print === undefined ? 'ready\n' : `ready ${print}\n`);
     closeSync(fd);
   } catch {
     // The parent is gone; nothing to tell.
@@ -34,11 +35,17 @@ export function notifyReady(): boolean {
  * reading our output to its end must not wait for the server's exit); its stderr is relayed
  * until it is ready, so start-up errors still reach the user, and kept afterwards only with -v.
  */
-export function daemonize(argv: string[], verbose: boolean, input?: Buffer, inheritFds: number[] = []): Promise<number> {
+export function daemonize(
+  argv: string[],
+  verbose: boolean,
+  input?: Buffer | 'inherit',
+  inheritFds: number[] = [],
+): Promise<number> {
   return new Promise((resolve) => {
     // Descriptors the plugin was given (the file plugin's fd=, dirfd=) keep their numbers in the
     // server; the ready pipe takes the first number after them all.
-    const stdio: StdioOptions = [input ? 'pipe' : 'ignore', 'ignore', verbose ? 'inherit' : 'pipe'];
+    // 'inherit': the server reads the caller's stdin itself (a password typed at the terminal).
+    const stdio: StdioOptions = [input === 'inherit' ? 'inherit' : input ? 'pipe' : 'ignore', 'ignore', verbose ? 'inherit' : 'pipe'];
     for (const fd of inheritFds) {
       while (stdio.length < fd) stdio.push('ignore');
       stdio[fd] = fd;
@@ -54,7 +61,7 @@ export function daemonize(argv: string[], verbose: boolean, input?: Buffer, inhe
     // What the caller gave on stdin for the server (`sh -`'s script), read here as nbdkit reads
     // it before forking: the server reads it from a pipe that then ends.
     child.stdin?.on('error', () => undefined);
-    child.stdin?.end(input);
+    if (input !== 'inherit') child.stdin?.end(input);
     child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
     let settled = false;
     const finish = (status: number): void => {
@@ -63,7 +70,9 @@ export function daemonize(argv: string[], verbose: boolean, input?: Buffer, inhe
       resolve(status);
     };
     const ready = child.stdio[readyFd] as Readable | null | undefined;
-    ready?.on('data', () => {
+    ready?.on('data', (chunk: Buffer) => {
+      const line = chunk.toString('utf8').replace(/\n$/, '');
+      if (line.startsWith('ready ')) process.stdout.write(`${line.slice(6)}\n`);
       ready.destroy();
       child.stderr?.destroy();
       child.unref();

@@ -2,7 +2,7 @@
  * The fixed newstyle handshake: option haggling until the client picks an export with
  * NBD_OPT_EXPORT_NAME or NBD_OPT_GO. Mirrors nbdkit's replies option by option.
  */
-import type { Backend, ExportContext } from './backend.js';
+import type { Backend, ClientFacts, ExportContext } from './backend.js';
 import { RequestError } from './backend.js';
 import type { InputReader } from './input.js';
 import { logDebug } from './log.js';
@@ -58,6 +58,8 @@ export interface HandshakeIO {
   /** Resolves once at most `bytes` of what was written wait to be sent (or the client has gone). */
   drained(bytes: number): Promise<void>;
   tls: boolean;
+  /** What the connection tells plugins about its client, and nbdkit_disconnect (see peer.ts). */
+  client?: ClientFacts;
 }
 
 /**
@@ -212,7 +214,7 @@ export class Handshake {
   }
 
   private async open(name: string): Promise<ExportContext> {
-    return this.backend.open(name, this.io.tls, this.serializer);
+    return this.backend.open(name, this.io.tls, this.serializer, this.io.client);
   }
 
   private async openOrAbort(name: string): Promise<ExportContext> {
@@ -236,7 +238,7 @@ export class Handshake {
     }
     let exports;
     try {
-      exports = await this.backend.listExports(this.backend.readonly, this.io.tls);
+      exports = await this.backend.listExports(this.backend.readonly, this.io.tls, this.io.client);
     } catch {
       this.io.write(optionReply(Option.LIST, OptionReply.ERR_PLATFORM));
       return;

@@ -18,16 +18,25 @@ export type Accept = (streams: ClientStreams) => void;
  */
 export type SocketReads = 'direct' | 'streams';
 
-function acceptor(reads: SocketReads, accept: Accept): (socket: Socket) => void {
+/** A socket's descriptor, for reading its peer's credentials (peer.ts). */
+function descriptorOf(socket: Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+function acceptor(reads: SocketReads, accept: Accept, keepAlive: boolean): (socket: Socket) => void {
   return (accepted) => {
+    // --keepalive: SO_KEEPALIVE stays on the descriptor whoever reads it afterwards.
+    if (keepAlive) accepted.setKeepAlive(true);
+    const peerFd = descriptorOf(accepted);
     const taken = reads === 'direct' ? takeOverWithDirectReads(accepted) : undefined;
-    accept(taken ? { ...socketStreams(taken.socket), reader: taken.reader, socketFd: taken.fd } : socketStreams(accepted));
+    accept(taken ? { ...socketStreams(taken.socket), reader: taken.reader, socketFd: taken.fd, peerFd } : { ...socketStreams(accepted), peerFd });
   };
 }
 
-function createListener(reads: SocketReads, accept: Accept): Server {
+function createListener(reads: SocketReads, accept: Accept, keepAlive = false): Server {
   // Paused, so that a socket taken over has read nothing yet.
-  return createServer({ pauseOnConnect: reads === 'direct' }, acceptor(reads, accept));
+  return createServer({ pauseOnConnect: reads === 'direct' }, acceptor(reads, accept, keepAlive));
 }
 
 /** Close a socket gracefully, and for good even if the client never reads what is queued. */
@@ -108,8 +117,9 @@ export async function listenTcp(
   reads: SocketReads,
   accept: Accept,
   family?: 4 | 6,
+  keepAlive = false,
 ): Promise<Listening> {
-  const server = createListener(reads, accept);
+  const server = createListener(reads, accept, keepAlive);
   // -4 / -6 without -i: every address of that family only.
   if (host === undefined && family !== undefined) host = family === 4 ? '0.0.0.0' : '::';
   try {
@@ -127,6 +137,8 @@ export function stdioStreams(): ClientStreams {
   return {
     input: process.stdin,
     output: process.stdout,
+    // nbdkit reads the peer's credentials from stdin, a socket when libnbd's connect_command ran it.
+    peerFd: 0,
     transport: () => Duplex.from({ readable: process.stdin, writable: process.stdout }),
     close: () => {
       process.stdin.destroy();

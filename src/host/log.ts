@@ -2,7 +2,7 @@
  * Messages in nbdkit's form, on stderr or in the system log (--log). stdout is never used for
  * messages: under -s it is the NBD socket, and a stray byte there corrupts the protocol.
  */
-import { writeSync } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
 import { Priority, syslog } from './syslog.js';
 
 export const PROGRAM = 'nbdkit-ts';
@@ -12,6 +12,8 @@ export type LogDestination = 'stderr' | 'syslog' | 'null';
 
 let verbose = false;
 let destination: LogDestination = 'stderr';
+/** Where 'stderr' messages are written: stderr, or the file of --log=/path. */
+let logFd = 2;
 
 export function setVerbose(on: boolean): void {
   verbose = on;
@@ -25,6 +27,12 @@ export function setLogDestination(to: LogDestination): void {
   destination = to;
 }
 
+/** --log=/path: append every message to this file from now on (throws if it cannot be opened). */
+export function setLogFile(path: string): void {
+  logFd = openSync(path, 'a', 0o644);
+  destination = 'stderr';
+}
+
 // Synchronous writes keep messages ordered with the exit of the process and never queue
 // unboundedly behind a slow terminal.
 function emit(line: string, priority: number = Priority.ERR): void {
@@ -35,7 +43,7 @@ function emit(line: string, priority: number = Priority.ERR): void {
     return;
   }
   try {
-    writeSync(2, line.endsWith('\n') ? line : line + '\n');
+    writeSync(logFd, line.endsWith('\n') ? line : line + '\n');
   } catch {
     // stderr closed: nowhere left to report to.
   }

@@ -48,11 +48,24 @@ export interface ServerOptions {
   tlsVerifyPeer: boolean;
   /** --log: where messages go; undefined for the default (stderr, syslog once in the background). */
   log: LogDestination | undefined;
+  /** --log=/path: messages are appended to this file (with log 'stderr'). */
+  logFile: string | undefined;
+  /** --print-uri: print the server's URI on stdout once it listens. */
+  printUri: boolean;
+  /** --timeout: ms a client has to finish the handshake; 0 for no limit. */
+  handshakeTimeoutMs: number;
+  /** --keepalive: SO_KEEPALIVE on TCP connections. */
+  keepAlive: boolean;
+  /** -D nbdkit.environ=1: print the environment as debug messages at start. */
+  debugEnviron: boolean;
   /** --mask-handshake: the global handshake flags offered are masked with this. */
   handshakeMask: number;
   /** -D NAME.FLAG=N, in command-line order (nbdkit-ts has no debug variables to set). */
   debugFlags: string[];
 }
+
+/** How long a client may take to choose an export unless --timeout says otherwise. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 60_000;
 
 export function defaultOptions(): ServerOptions {
   return {
@@ -83,6 +96,11 @@ export function defaultOptions(): ServerOptions {
     tlsPsk: undefined,
     tlsVerifyPeer: false,
     log: undefined,
+    logFile: undefined,
+    printUri: false,
+    handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    keepAlive: false,
+    debugEnviron: false,
     handshakeMask: 0xffff,
     debugFlags: [],
   };
@@ -137,18 +155,36 @@ function parseUnsigned(what: string, value: string): number {
   return n;
 }
 
-/** -D NAME.FLAG=N, checked as nbdkit checks it. */
-function parseDebugFlag(value: string): string {
+/** -D NAME.FLAG=N, checked as nbdkit checks it. nbdkit.environ=N is the one nbdkit-ts uses. */
+function parseDebugFlag(options: ServerOptions, value: string): string {
   const match = /^([^.=]+)\.([^=]+)=(-?\d+|0[xX][0-9a-fA-F]+)$/.exec(value);
   if (!match) throw new UsageError('-D (Debug Flag) must have the format NAME.FLAG=N');
+  if (match[1] === 'nbdkit' && match[2] === 'environ') options.debugEnviron = Number(match[3]) !== 0;
   return `${match[1]}.${match[2]}`;
 }
 
 function parseLog(options: ServerOptions, value: string): void {
+  options.logFile = undefined;
+  if (value.includes('/')) {
+    // A file (nbdkit's --log=/path: the "/" tells it from a mistyped keyword; ./FILE here).
+    options.log = 'stderr';
+    options.logFile = value;
+    return;
+  }
   if (value !== 'stderr' && value !== 'syslog' && value !== 'null') {
     throw new UsageError('--log must be "stderr", "syslog" or "null"');
   }
   options.log = value;
+}
+
+/** --timeout=SECS (or any nbdkit_parse_delay form: 30s, 1500ms): the handshake's time limit. */
+function parseTimeout(value: string): number {
+  const match = /^\s*(\d*)(?:\.(\d*))?\s*(s|ms|us|μs|ns)?\s*$/.exec(value);
+  if (!match || (match[1] === '' && !match[2])) throw new UsageError(`--timeout: could not parse delay: ${value}`);
+  const scale: Record<string, number> = { '': 1000, s: 1000, ms: 1, us: 1e-3, 'μs': 1e-3, ns: 1e-6 };
+  const ms = Number(`${match[1] || '0'}.${match[2] || '0'}`) * scale[match[3] ?? ''];
+  if (!Number.isFinite(ms) || ms > 0x7fffffff) throw new UsageError(`--timeout: delay is too long: ${value}`);
+  return Math.ceil(ms);
 }
 
 function parseTls(value: string): TlsMode {
@@ -187,8 +223,8 @@ export const SPECS: readonly OptionSpec[] = [
     long: 'debug',
     short: 'D',
     arg: 'NAME.FLAG=N',
-    help: 'set a debug flag (accepted; nbdkit-ts has no debug flags)',
-    set: (o, v) => o.debugFlags.push(parseDebugFlag(v)),
+    help: 'set a debug flag (nbdkit.environ=1 with -v prints the environment; others are not used)',
+    set: (o, v) => o.debugFlags.push(parseDebugFlag(o, v)),
   },
   { long: 'dump-config', help: 'print how nbdkit-ts was built (key=value) and exit', flag: (o) => (o.dumpConfig = true) },
   {
@@ -227,10 +263,11 @@ export const SPECS: readonly OptionSpec[] = [
     help: 'listen on this address only (ignored beside -U)',
     set: (o, v) => (o.ipAddress = v),
   },
+  { long: 'keepalive', help: 'TCP keepalives on accepted TCP connections', flag: (o) => (o.keepAlive = true) },
   {
     long: 'log',
-    arg: 'stderr|syslog|null',
-    help: 'where messages go: stderr, the system log (the default once in the background), or nowhere',
+    arg: 'stderr|syslog|null|/path',
+    help: 'where messages go: stderr, the system log (the default once in the background), nowhere, or a file',
     set: parseLog,
   },
   {
@@ -274,6 +311,7 @@ export const SPECS: readonly OptionSpec[] = [
     set: (o, v) => (o.pidFile = v),
   },
   { long: 'port', short: 'p', arg: 'PORT', help: 'listen on this TCP port (default 10809)', set: (o, v) => (o.port = v) },
+  { long: 'print-uri', help: "print the server's URI on stdout once it listens", flag: (o) => (o.printUri = true) },
   {
     long: 'readonly',
     aliases: ['read-only'],
@@ -311,6 +349,12 @@ export const SPECS: readonly OptionSpec[] = [
     arg: 'THREADS',
     help: 'at most this many requests of a connection in a parallel plugin (default 16)',
     set: (o, v) => (o.threads = parseThreads(v)),
+  },
+  {
+    long: 'timeout',
+    arg: 'TIMEOUT',
+    help: 'drop a client that has not finished the handshake after TIMEOUT seconds (default 60, 0 for none)',
+    set: (o, v) => (o.handshakeTimeoutMs = parseTimeout(v)),
   },
   { long: 'tls', arg: 'off|on|require', help: 'TLS through NBD_OPT_STARTTLS', set: (o, v) => (o.tls = parseTls(v)) },
   {

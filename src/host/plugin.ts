@@ -66,12 +66,37 @@ export interface BlockSize {
   maximum: number;
 }
 
-/** Facts about the connection that nbdkit exposes to callbacks (nbdkit_export_name, nbdkit_is_tls). */
+/** The client process behind a Unix socket, as the kernel reports it (SO_PEERCRED). */
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * Facts about the connection that nbdkit exposes to callbacks (nbdkit_export_name,
+ * nbdkit_is_tls, nbdkit_peer_*, nbdkit_peer_tls_dn), and nbdkit_disconnect. The methods are
+ * optional so that a plugin can be driven without a server (tests, embedders); the server's
+ * connections always have them. Use script-api.ts rather than calling them directly.
+ */
 export interface ConnectionInfo {
   /** The export name the client asked for (after default_export resolution). */
   readonly exportName: string;
   readonly tls: boolean;
   readonly readonly: boolean;
+  /** SO_PEERCRED of the client's socket; throws a PluginError where the transport cannot tell. */
+  peerCredentials?(): PeerCredentials;
+  /** SO_PEERSEC of the client's socket; throws a PluginError where there is none. */
+  peerSecurityContext?(): string;
+  /** The RFC 4514 subject DN of the client's verified certificate; "" when there is none. */
+  peerTlsDn?(): string;
+  /** The RFC 4514 issuer DN of the client's verified certificate; "" when there is none. */
+  peerTlsIssuerDn?(): string;
+  /**
+   * nbdkit_disconnect: `force` drops the client at once (no reply to the current request);
+   * otherwise later requests fail with ESHUTDOWN and those in flight complete.
+   */
+  disconnect?(force: boolean): void;
 }
 
 /** Services the host offers a plugin, the equivalents of nbdkit's nbdkit_* utility functions. */
@@ -117,10 +142,17 @@ export interface Plugin {
   after_fork?(): Awaitable<void>;
   cleanup?(): Awaitable<void>;
 
-  preconnect?(readonly: boolean): Awaitable<void>;
-  /** The exports; undefined asks for the default, as nbdkit_use_default_export (see Backend.listExports). */
-  list_exports?(readonly: boolean, isTls: boolean): Awaitable<ExportInfo[] | undefined>;
-  default_export?(readonly: boolean, isTls: boolean): Awaitable<string>;
+  /**
+   * Before the handshake. `connection` (no export name yet, not TLS) answers the peer_*
+   * functions, which nbdkit lets preconnect use to accept or refuse a client.
+   */
+  preconnect?(readonly: boolean, connection?: ConnectionInfo): Awaitable<void>;
+  /**
+   * The exports; undefined asks for the default, as nbdkit_use_default_export (see
+   * Backend.listExports). `connection` (no export name yet) answers the peer_* functions.
+   */
+  list_exports?(readonly: boolean, isTls: boolean, connection?: ConnectionInfo): Awaitable<ExportInfo[] | undefined>;
+  default_export?(readonly: boolean, isTls: boolean, connection?: ConnectionInfo): Awaitable<string>;
 
   open(readonly: boolean, connection: ConnectionInfo): Awaitable<Handle>;
   close?(h: Handle): Awaitable<void>;
@@ -190,6 +222,11 @@ export type PluginFactory = (host: PluginHost) => Awaitable<Plugin>;
  */
 export class PluginError extends Error {
   readonly errno: string;
+  /**
+   * One line for the client's error reply when the message is long (a Python traceback):
+   * the callback and the exception, say. Without it the client gets the message's first line.
+   */
+  summary: string | undefined;
   constructor(message: string, errno = 'EIO') {
     super(message);
     this.name = 'PluginError';

@@ -10,12 +10,12 @@ import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
 import { optimiseRequestPathSooner } from './js-tiering.js';
 import { listenTcp, listenUnix, type Listening, type SocketReads, stdioStreams } from './listeners.js';
-import { isVerbose, logDebug, logError, logRaw, logWarning, setLogDestination, setVerbose } from './log.js';
+import { isVerbose, logDebug, logError, logRaw, logWarning, setLogDestination, setLogFile, setVerbose } from './log.js';
 import { longOptionsText, parseCommandLine, type ServerOptions, shortOptionsText, UsageError } from './options.js';
 import { type Plugin, type PluginHost, ReportedPluginError } from './plugin.js';
 import { configure, instantiate, type ResolvedPlugin, resolvePlugin } from './plugin-loader.js';
 import { parseSize } from './size.js';
-import { captiveEnvironment, runCaptive } from './captive.js';
+import { captiveEnvironment, runCaptive, serverUri } from './captive.js';
 import { loadTlsConfig, type TlsConfig } from './tls.js';
 
 const DEFAULT_PORT = 10809;
@@ -80,9 +80,20 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
   }
   setVerbose(options.verbose);
   setLogDestination(options.log ?? 'stderr');
+  if (options.logFile !== undefined) {
+    try {
+      setLogFile(options.logFile);
+    } catch (error) {
+      return usageFailure(new UsageError(`--log: ${options.logFile}: ${(error as Error).message}`));
+    }
+  }
   // nbdkit-ts has no debug variables for -D to set: say so, as nbdkit does of a flag nothing
   // uses. Flags for nbdkit's own core (nbdkit.*) pass silently, as they do there.
   for (const flag of options.debugFlags) if (!flag.startsWith('nbdkit.')) logWarning(`debug flag -D ${flag} was not used`);
+  if (options.debugEnviron) {
+    // -D nbdkit.environ=1: what the plugin and --run will see, for debugging with -v.
+    for (const [key, value] of Object.entries(process.env)) logDebug(`environ: ${key}=${value ?? ''}`);
+  }
 
   // nbdkit answers these from the command line alone, before looking at any plugin.
   if (options.listOptions === 'short') return print(shortOptionsText());
@@ -102,7 +113,9 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
     options.help ||
     options.version;
   if (!foreground) {
-    const input = readsStdin(options) ? readStdin() : undefined;
+    // A password typed at the terminal (password=-) is read by the server itself, from the
+    // caller's stdin, which it then keeps.
+    const input = readsStdin(options) ? readStdin() : readsPassword(options) ? 'inherit' : undefined;
     return daemonize(argv, options.verbose, input, inheritedDescriptors(options));
   }
 
@@ -142,11 +155,22 @@ function readsStdin(options: ServerOptions): boolean {
   return options.params.some(({ key, value }) => value === '-' && (key === undefined || key === 'script'));
 }
 
-/** Descriptors the command line hands the plugin (fd=N, dirfd=N), which the server must keep. */
+/** Whether a parameter is a password to type at the terminal (nbdkit_read_password's `-`). */
+function readsPassword(options: ServerOptions): boolean {
+  return options.params.some(({ key, value }) => value === '-' && key !== undefined && key !== 'script');
+}
+
+/**
+ * Descriptors the command line hands the plugin (fd=N, dirfd=N, and KEY=-N for
+ * nbdkit_read_password), which the server must keep.
+ */
 function inheritedDescriptors(options: ServerOptions): number[] {
-  return options.params
-    .filter(({ key, value }) => (key === 'fd' || key === 'dirfd') && /^\d+$/.test(value) && Number(value) > 2)
-    .map(({ value }) => Number(value));
+  return options.params.flatMap(({ key, value }) => {
+    let fd: number | undefined;
+    if ((key === 'fd' || key === 'dirfd') && /^\d+$/.test(value)) fd = Number(value);
+    else if (/^-\d+$/.test(value)) fd = Number(value.slice(1));
+    return fd !== undefined && fd > 2 ? [fd] : [];
+  });
 }
 
 function readStdin(): Buffer {
@@ -171,9 +195,6 @@ function usageFailure(error: unknown): number {
   return 1;
 }
 
-/** How long a client may take to choose an export (a client that never does holds a socket). */
-const HANDSHAKE_TIMEOUT_MS = 60_000;
-
 async function serve(
   options: ServerOptions,
   backend: Backend,
@@ -188,7 +209,8 @@ async function serve(
     noMetaContexts: options.noMetaContexts,
     handshakeMask: options.handshakeMask,
     tls,
-    handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+    // How long a client may take to choose an export (one that never does holds a socket).
+    handshakeTimeoutMs: options.handshakeTimeoutMs,
     onStop: (listener) => shutdown.onRequest(listener),
     soleClient: () => clients.size === 1,
   };
@@ -224,6 +246,7 @@ async function serve(
             reads,
             accept,
             options.ipFamily,
+            options.keepAlive,
           );
         } else listening = await listenUnix('-', reads, accept);
       } catch (error) {
@@ -238,9 +261,13 @@ async function serve(
         // the nbd plugin's shared connection): a clean start-up failure.
         return 1;
       }
+      const uri = serverUri(options, listening);
+      // --print-uri: on stdout here, or by the waiting parent when the server went to the background.
+      const background = notifyReady(options.printUri ? uri : undefined);
+      if (options.printUri && !background) process.stdout.write(`${uri}\n`);
       // In the background, as nbdkit, messages go to the system log unless --log said otherwise:
       // stderr ends with the parent that relayed the start-up messages.
-      if (notifyReady() && options.log === undefined) setLogDestination('syslog');
+      if (background && options.log === undefined) setLogDestination('syslog');
       if (options.exitWithParent) watchParent(shutdown);
 
       if (options.run !== undefined) {

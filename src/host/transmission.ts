@@ -210,6 +210,11 @@ class BufferPool implements PayloadBuffers {
 
 const SHARED_BUFFERS = new BufferPool();
 
+/** nbdkit_disconnect's mark on a connection: once set, requests get ESHUTDOWN. */
+export interface DisconnectState {
+  refusing: boolean;
+}
+
 export class Transmission {
   private inFlight = 0;
   private inFlightBytes = 0;
@@ -232,6 +237,8 @@ export class Transmission {
     private readonly baseAllocation: boolean,
     /** Whether waiting inline may hold up nobody else: this is the server's only client. */
     private readonly soleClient: () => boolean,
+    /** Set when the plugin asked for the client to be disconnected (nbdkit_disconnect). */
+    private readonly disconnecting: DisconnectState = { refusing: false },
   ) {}
 
   /**
@@ -289,7 +296,9 @@ export class Transmission {
   /** Validate and start the request; a promise only when a write payload must be awaited. */
   private dispatch(request: Request): Promise<void> | undefined {
     const { command, flags, offset, count } = request;
-    const errno = this.context.validate(command, flags, offset, count, this.structuredReplies, this.baseAllocation);
+    let errno = this.context.validate(command, flags, offset, count, this.structuredReplies, this.baseAllocation);
+    // After a soft nbdkit_disconnect, valid requests fail without reaching the plugin, as in nbdkit.
+    if (errno === undefined && this.disconnecting.refusing) errno = 'ESHUTDOWN';
     if (command === Command.WRITE) {
       if (errno !== undefined) {
         // Refused writes still carry their payload on the wire; drop it as it streams past.
@@ -422,8 +431,12 @@ export class Transmission {
   }
 
   private failed(request: Request, error: unknown): void {
-    this.sendError(request, error instanceof RequestError ? error.errno : 'EIO');
-    if (!(error instanceof RequestError)) logError(`${commandName(request.command)}: ${(error as Error).message}`);
+    if (error instanceof RequestError) this.sendError(request, error.errno, error.message);
+    else {
+      const message = `${commandName(request.command)}: ${(error as Error).message}`;
+      logError(message);
+      this.sendError(request, 'EIO', message);
+    }
   }
 
   /** Do the request and send its successful reply; errors are thrown (or rejected). */
@@ -581,16 +594,21 @@ export class Transmission {
     this.out.write(reply);
   }
 
-  /** An error reply: structured for commands that carry data when structured replies are on. */
-  private sendError(request: Request, errno: string): void {
+  /**
+   * An error reply. With structured replies negotiated it is a structured error chunk for reads
+   * and block status, and for any command a plugin failed (`reason`, the plugin's message, which
+   * libnbd and qemu show, as nbdkit 1.42 sends it); otherwise a simple reply.
+   */
+  private sendError(request: Request, errno: string, reason?: string): void {
     const error = nbdErrorFor(errno, this.structuredReplies);
     const structured =
-      this.structuredReplies && (request.command === Command.READ || request.command === Command.BLOCK_STATUS);
+      this.structuredReplies &&
+      (reason !== undefined || request.command === Command.READ || request.command === Command.BLOCK_STATUS);
     if (!structured) {
       this.sendSimple(request.header, error);
       return;
     }
-    const message = Buffer.from(errno, 'latin1');
+    const message = reason === undefined || reason === '' ? Buffer.from(errno, 'latin1') : errorText(reason);
     const reply = Buffer.allocUnsafe(CHUNK_HEADER + 6 + message.length);
     writeChunkHeader(reply, ReplyFlag.DONE, ReplyType.ERROR, request.header, 6 + message.length);
     reply.writeUInt32BE(error, CHUNK_HEADER);
@@ -598,6 +616,18 @@ export class Transmission {
     message.copy(reply, CHUNK_HEADER + 6);
     this.out.write(reply);
   }
+}
+
+/** The NBD specification bounds an error chunk's message at 4096 bytes of UTF-8. */
+const MAX_ERROR_TEXT = 4096;
+
+function errorText(reason: string): Buffer {
+  const text = Buffer.from(reason, 'utf8');
+  if (text.length <= MAX_ERROR_TEXT) return text;
+  // Cut at a character boundary: continuation bytes are 10xxxxxx.
+  let end = MAX_ERROR_TEXT;
+  while (end > 0 && (text[end] & 0xc0) === 0x80) end--;
+  return text.subarray(0, end);
 }
 
 /** Copy the bytes of `parts` from `skip` onwards into `out`, which must hold them. */

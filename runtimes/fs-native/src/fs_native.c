@@ -38,6 +38,8 @@ const char *errno_code(int err) {
   case ENOMEM: return "ENOMEM";
   case ENOSPC: return "ENOSPC";
   case ENOTSOCK: return "ENOTSOCK";
+  case ENOPROTOOPT: return "ENOPROTOOPT";
+  case EAFNOSUPPORT: return "EAFNOSUPPORT";
   case ENXIO: return "ENXIO";
   case EOPNOTSUPP: return "EOPNOTSUPP";
   case EPERM: return "EPERM";
@@ -436,6 +438,7 @@ static napi_value init(napi_env env, napi_value exports) {
   DEFINE_EXPORTS(env, exports, properties);
   request_reader_init(env, exports);
   memory_file_init(env, exports);
+  peer_credentials_init(env, exports);
   return exports;
 }
 

@@ -53,4 +53,6 @@ void memory_file_unref(struct memory_file *f);
 int memory_file_send(struct memory_file *f, int sock, struct iovec header, uint64_t offset, uint32_t count, int64_t *sent);
 /* Adds createMemoryFile and writeMemoryFile to the exports. */
 void memory_file_init(napi_env env, napi_value exports);
+/* Adds peerCredentials and peerSecurityContext (peer_credentials.c) to the exports. */
+void peer_credentials_init(napi_env env, napi_value exports);
 #endif

@@ -11,11 +11,25 @@ import { pathToFileURL } from 'node:url';
 import { errnoName } from '../../host/errno.js';
 import { nbdkitTsVersion } from '../../host/version.js';
 import {
+  disconnect,
+  parseDelay,
+  parseProbability,
+  peerGid,
+  peerPid,
+  peerSecurityContext,
+  peerTlsDn,
+  peerTlsIssuerDn,
+  peerUid,
+  readPassword,
+} from '../../host/script-api.js';
+import {
   type BlockSize,
+  type ConnectionInfo,
   type ExportInfo,
   type Handle,
   type Plugin,
   type PluginFactory,
+  type PluginHost,
   PluginError,
   type ThreadModel,
 } from '../../host/plugin.js';
@@ -26,9 +40,9 @@ type ScriptModule = Record<string, unknown>;
 
 /** The callbacks a script may export, and which do not need translation of arguments. */
 const PASS_THROUGH = [
-  'unload', 'get_ready', 'after_fork', 'cleanup', 'preconnect', 'close',
+  'unload', 'get_ready', 'after_fork', 'cleanup', 'close',
   'export_description', 'get_size', 'is_rotational', 'can_write', 'can_flush', 'can_trim', 'can_zero',
-  'can_fast_zero', 'can_fua', 'can_multi_conn', 'can_extents', 'can_cache', 'default_export',
+  'can_fast_zero', 'can_fua', 'can_multi_conn', 'can_extents', 'can_cache',
 ] as const;
 
 function jsOffset(offset: bigint): Offset {
@@ -70,7 +84,63 @@ function exportsList(value: unknown): ExportInfo[] {
   });
 }
 
-const createJsPlugin: PluginFactory = () => {
+/**
+ * What a JavaScript plugin sees as the global `nbdkit` (as a Lua script sees its `nbdkit`
+ * table): nbdkit's utility functions that need no connection. The per-connection ones
+ * (peer credentials, TLS names, disconnect) are methods of `conn`, open's second argument.
+ */
+export interface JsNbdkit {
+  debug(message: string): void;
+  shutdown(): void;
+  stdio_safe(): boolean;
+  parse_size(text: string): bigint;
+  parse_delay(what: string, text: string): { sec: number; nsec: number };
+  parse_probability(what: string, text: string): number;
+  read_password(value: string): string;
+  /** Resolves after the delay; the server goes on serving meanwhile. */
+  nanosleep(sec: number, nsec: number): Promise<void>;
+}
+
+function jsNbdkit(host: PluginHost): JsNbdkit {
+  return {
+    debug: (message) => host.debug(String(message)),
+    shutdown: () => host.shutdown(),
+    stdio_safe: () => host.stdioSafe,
+    parse_size: (text) => host.parseSize(String(text)),
+    parse_delay: (what, text) => parseDelay(String(what), String(text)),
+    parse_probability: (what, text) => parseProbability(String(what), String(text)),
+    read_password: (value) => readPassword(String(value)),
+    nanosleep: (sec, nsec) => {
+      if (!Number.isInteger(sec) || !Number.isInteger(nsec) || sec < 0 || nsec < 0) {
+        return Promise.reject(new PluginError('nanosleep: seconds and nanoseconds must be non-negative integers', 'EINVAL'));
+      }
+      return new Promise((resolve) => setTimeout(resolve, sec * 1000 + nsec / 1e6));
+    },
+  };
+}
+
+/**
+ * open's `conn`: the connection's facts, with nbdkit's per-connection functions as methods
+ * named in JavaScript's style (script-api.ts gives them nbdkit's errors).
+ */
+function jsConnection(connection: ConnectionInfo): Record<string, unknown> {
+  return {
+    exportName: connection.exportName,
+    tls: connection.tls,
+    readonly: connection.readonly,
+    peerPid: () => peerPid(connection),
+    peerUid: () => peerUid(connection),
+    peerGid: () => peerGid(connection),
+    peerSecurityContext: () => peerSecurityContext(connection),
+    peerTlsDn: () => peerTlsDn(connection),
+    peerTlsIssuerDn: () => peerTlsIssuerDn(connection),
+    disconnect: (force = false) => void disconnect(connection, Boolean(force)),
+  };
+}
+
+const createJsPlugin: PluginFactory = (host) => {
+  // Defined before the module loads, so its top level may use it too.
+  (globalThis as { nbdkit?: JsNbdkit }).nbdkit ??= jsNbdkit(host);
   let script: ScriptModule | undefined;
   const fn = (name: string): Callback | undefined => {
     const value = script?.[name];
@@ -105,9 +175,9 @@ const createJsPlugin: PluginFactory = () => {
       if (complete) await call(complete, []);
     },
 
-    open: async (readonly: boolean, connection: unknown): Promise<Handle> => {
+    open: async (readonly: boolean, connection: ConnectionInfo): Promise<Handle> => {
       const open = fn('open');
-      return call(open!, [readonly, connection]);
+      return call(open!, [readonly, jsConnection(connection)]);
     },
     get_size: async (h: Handle) => toBigInt(await call(fn('get_size')!, [h]), 'get_size'),
     pread: async (h: Handle, buf: Uint8Array, offset: bigint, flags: number) => {
@@ -134,7 +204,12 @@ const createJsPlugin: PluginFactory = () => {
       if (result === undefined || result === null) return [];
       return (Array.isArray(result) ? result.map(String) : String(result).split('\n')).filter((l) => l !== '');
     });
-    defined('list_exports', (f) => async (readonly: boolean, tls: boolean) => exportsList(await call(f, [readonly, tls])));
+    defined('preconnect', (f) => (readonly: boolean, connection?: ConnectionInfo) =>
+      call(f, [readonly, connection && jsConnection(connection)]));
+    defined('list_exports', (f) => async (readonly: boolean, tls: boolean, connection?: ConnectionInfo) =>
+      exportsList(await call(f, [readonly, tls, connection && jsConnection(connection)])));
+    defined('default_export', (f) => (readonly: boolean, tls: boolean, connection?: ConnectionInfo) =>
+      call(f, [readonly, tls, connection && jsConnection(connection)]));
     defined('block_size', (f) => async (h: Handle): Promise<BlockSize> => {
       const [minimum, preferred, maximum] = (await call(f, [h])) as number[];
       return { minimum: Number(minimum), preferred: Number(preferred), maximum: Number(maximum) };

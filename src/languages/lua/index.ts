@@ -190,7 +190,7 @@ class LuaPlugin {
    * leaving `nresults` results on the stack above the returned base (the caller resets the top
    * to base). On a Lua error, reports it and throws.
    */
-  private call(name: string, h: LuaHandle | undefined, nresults: number, pushArgs?: () => number): number {
+  private call(name: string, h: LuaHandle | undefined, nresults: number, pushArgs?: () => number, connection?: ConnectionInfo): number {
     const { api } = this.vm;
     const L = this.vm.L;
     const base = api._lua_gettop(L);
@@ -208,7 +208,7 @@ class LuaPlugin {
         throw e;
       }
     }
-    this.context.begin(h?.connection);
+    this.context.begin(h?.connection ?? connection);
     if (this.protectedCall(nargs, nresults) !== 0) {
       const message = this.vm.errorText(L, -1);
       api._lua_settop(L, base);
@@ -223,14 +223,20 @@ class LuaPlugin {
   }
 
   /** Call a callback for its effect only. */
-  private callVoid(name: string, h: LuaHandle | undefined, pushArgs?: () => number): void {
-    const base = this.call(name, h, 0, pushArgs);
+  private callVoid(name: string, h: LuaHandle | undefined, pushArgs?: () => number, connection?: ConnectionInfo): void {
+    const base = this.call(name, h, 0, pushArgs, connection);
     this.vm.api._lua_settop(this.vm.L, base);
   }
 
   /** Call a callback and convert its single result (at stack top) with convert. */
-  private callWith<T>(name: string, h: LuaHandle | undefined, convert: () => T, pushArgs?: () => number): T {
-    const base = this.call(name, h, 1, pushArgs);
+  private callWith<T>(
+    name: string,
+    h: LuaHandle | undefined,
+    convert: () => T,
+    pushArgs?: () => number,
+    connection?: ConnectionInfo,
+  ): T {
+    const base = this.call(name, h, 1, pushArgs, connection);
     try {
       return convert();
     } finally {
@@ -406,14 +412,15 @@ class LuaPlugin {
       get_ready: () => this.callVoid('get_ready', undefined),
       after_fork: () => this.callVoid('after_fork', undefined),
       cleanup: () => this.callVoid('cleanup', undefined),
-      preconnect: (readonly) => this.callVoid('preconnect', undefined, () => this.pushBool(readonly)),
-      list_exports: (readonly, isTls) => this.listExports(readonly, isTls),
-      default_export: (readonly, isTls) =>
+      preconnect: (readonly, connection) => this.callVoid('preconnect', undefined, () => this.pushBool(readonly), connection),
+      list_exports: (readonly, isTls, connection) => this.listExports(readonly, isTls, connection),
+      default_export: (readonly, isTls, connection) =>
         this.callWith(
           'default_export',
           undefined,
           () => this.stringResult('default_export'),
           () => this.pushBool(readonly) + this.pushBool(isTls),
+          connection,
         ),
       export_description: (h) =>
         this.callWith('export_description', h as H, () => this.stringResult('export_description')),
@@ -481,7 +488,7 @@ class LuaPlugin {
     return this.callWith('get_size', h, () => this.integerAt('get_size', -1));
   }
 
-  private listExports(readonly: boolean, isTls: boolean): ExportInfo[] {
+  private listExports(readonly: boolean, isTls: boolean, connection?: ConnectionInfo): ExportInfo[] {
     const name = 'list_exports';
     return this.callWith(
       name,
@@ -506,6 +513,7 @@ class LuaPlugin {
         return exports;
       },
       () => this.pushBool(readonly) + this.pushBool(isTls),
+      connection,
     );
   }
 

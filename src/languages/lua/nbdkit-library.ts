@@ -1,9 +1,12 @@
 /**
  * The global `nbdkit` table a Lua script sees: nbdkit's utility functions (set_error, debug,
- * parse_size, export_name, is_tls, shutdown) and the constants of nbdkit-plugin(3).
+ * parse_size, export_name, is_tls, shutdown, and those of nbdkit 1.34 to 1.44: disconnect,
+ * stdio_safe, nanosleep, peer_*, read_password, parse_delay, parse_probability) and the
+ * constants of nbdkit-plugin(3).
  */
 import { errnoName, isErrnoName } from '../../host/errno.js';
 import { CacheMode, ExtentType, Flag, FuaMode, ThreadModel, type ConnectionInfo, type PluginHost } from '../../host/plugin.js';
+import { callByName, type ScriptValue } from '../../host/script-api.js';
 import { LuaType, type LuaState, type LuaVm } from './lua-vm.js';
 
 /** What the current callback is running for; the library functions read it. */
@@ -88,6 +91,56 @@ export function installNbdkitLibrary(vm: LuaVm, host: PluginHost, context: CallC
   vm.setFunction(L, table, 'shutdown', () => {
     host.shutdown();
     return 0;
+  });
+
+  // nbdkit 1.34 to 1.44 (script-api.ts). A failure raises a Lua error with nbdkit's reason.
+  const text = (S: LuaState, arg: number): string => {
+    vm.checkString(S, arg);
+    return vm.toText(S, arg) ?? '';
+  };
+  const integer = (S: LuaState, arg: number): number => {
+    const n = vm.toInteger(S, arg);
+    if (n === undefined || n < 0n) vm.argError(S, arg, 'non-negative integer expected');
+    return Number(n);
+  };
+  const call = (name: string, args: unknown[]): ScriptValue => callByName(name, context.connection, host, args);
+  vm.setFunction(L, table, 'disconnect', (S: LuaState) => {
+    call('disconnect', [api._lua_toboolean(S, 1) !== 0]);
+    return 0;
+  });
+  vm.setFunction(L, table, 'stdio_safe', (S: LuaState) => {
+    api._lua_pushboolean(S, host.stdioSafe ? 1 : 0);
+    return 1;
+  });
+  vm.setFunction(L, table, 'nanosleep', (S: LuaState) => {
+    call('nanosleep', [integer(S, 1), integer(S, 2)]);
+    return 0;
+  });
+  for (const name of ['peer_pid', 'peer_uid', 'peer_gid']) {
+    vm.setFunction(L, table, name, (S: LuaState) => {
+      api._lua_pushinteger(S, BigInt(call(name, []) as number));
+      return 1;
+    });
+  }
+  for (const name of ['peer_security_context', 'peer_tls_dn', 'peer_tls_issuer_dn']) {
+    vm.setFunction(L, table, name, (S: LuaState) => {
+      vm.pushString(S, String(call(name, [])));
+      return 1;
+    });
+  }
+  vm.setFunction(L, table, 'read_password', (S: LuaState) => {
+    vm.pushString(S, String(call('read_password', [text(S, 1)])));
+    return 1;
+  });
+  vm.setFunction(L, table, 'parse_delay', (S: LuaState) => {
+    const [sec, nsec] = String(call('parse_delay', [text(S, 1), text(S, 2)])).split(' ');
+    api._lua_pushinteger(S, BigInt(sec));
+    api._lua_pushinteger(S, BigInt(nsec));
+    return 2;
+  });
+  vm.setFunction(L, table, 'parse_probability', (S: LuaState) => {
+    api._lua_pushnumber(S, call('parse_probability', [text(S, 1), text(S, 2)]) as number);
+    return 1;
   });
 
   for (const [name, value] of CONSTANTS) {

@@ -96,9 +96,106 @@ def _nbdkit_shutdown():
     _host.shutdown()
 
 
-for _name, _fn in (('debug', _nbdkit_debug), ('export_name', _nbdkit_export_name),
-                   ('set_error', _nbdkit_set_error), ('parse_size', _nbdkit_parse_size),
-                   ('shutdown', _nbdkit_shutdown)):
+# nbdkit 1.34 to 1.44. Each asks the host (script-api.ts), which prints why on failure and
+# returns None; the function then raises as nbdkit's C module does.
+def _api(name, *args):
+    r = _host.api(name, *args)
+    if r is None:
+        raise RuntimeError('nbdkit.%s failed' % name)
+    return r
+
+
+def _nbdkit_disconnect(force):
+    _host.api('disconnect', bool(force))
+
+
+def _nbdkit_is_tls():
+    return bool(_api('is_tls'))
+
+
+def _nbdkit_stdio_safe():
+    return bool(_api('stdio_safe'))
+
+
+def _nbdkit_nanosleep(sec, nsec):
+    _expect(sec, int, 'nanosleep')
+    _expect(nsec, int, 'nanosleep')
+    if sec < 0 or nsec < 0:
+        raise OverflowError('can\'t convert negative int to unsigned')
+    _api('nanosleep', sec, nsec)
+
+
+def _nbdkit_peer_pid():
+    return int(_api('peer_pid'))
+
+
+def _nbdkit_peer_uid():
+    return int(_api('peer_uid'))
+
+
+def _nbdkit_peer_gid():
+    return int(_api('peer_gid'))
+
+
+def _nbdkit_peer_security_context():
+    return str(_api('peer_security_context'))
+
+
+def _nbdkit_peer_tls_dn():
+    return str(_api('peer_tls_dn'))
+
+
+def _nbdkit_peer_tls_issuer_dn():
+    return str(_api('peer_tls_issuer_dn'))
+
+
+def _nbdkit_read_password(s):
+    _expect(s, str, 'read_password')
+    return str(_api('read_password', s))
+
+
+def _nbdkit_parse_delay(what, s):
+    _expect(what, str, 'parse_delay')
+    _expect(s, str, 'parse_delay')
+    r = _host.api('parse_delay', what, s)
+    if r is None:
+        raise ValueError('Unable to parse string as delay')
+    sec, nsec = str(r).split(' ')
+    return (int(sec), int(nsec))
+
+
+def _nbdkit_parse_probability(what, s):
+    _expect(what, str, 'parse_probability')
+    _expect(s, str, 'parse_probability')
+    r = _host.api('parse_probability', what, s)
+    if r is None:
+        raise ValueError('Unable to parse string as probability')
+    return float(r)
+
+
+def _no_arguments(name, f):
+    # As a METH_NOARGS function of a C module: any argument is a TypeError.
+    def call(*args, **kwargs):
+        if args or kwargs:
+            raise TypeError('%s() takes no arguments (%d given)' % (name, len(args) + len(kwargs)))
+        return f()
+    return call
+
+
+for _name, _fn in (('debug', _nbdkit_debug), ('set_error', _nbdkit_set_error),
+                   ('parse_size', _nbdkit_parse_size), ('disconnect', _nbdkit_disconnect),
+                   ('nanosleep', _nbdkit_nanosleep), ('read_password', _nbdkit_read_password),
+                   ('parse_delay', _nbdkit_parse_delay), ('parse_probability', _nbdkit_parse_probability),
+                   ('export_name', _no_arguments('export_name', _nbdkit_export_name)),
+                   ('shutdown', _no_arguments('shutdown', _nbdkit_shutdown)),
+                   ('is_tls', _no_arguments('is_tls', _nbdkit_is_tls)),
+                   ('stdio_safe', _no_arguments('stdio_safe', _nbdkit_stdio_safe)),
+                   ('peer_pid', _no_arguments('peer_pid', _nbdkit_peer_pid)),
+                   ('peer_uid', _no_arguments('peer_uid', _nbdkit_peer_uid)),
+                   ('peer_gid', _no_arguments('peer_gid', _nbdkit_peer_gid)),
+                   ('peer_security_context', _no_arguments('peer_security_context', _nbdkit_peer_security_context)),
+                   ('peer_tls_dn', _no_arguments('peer_tls_dn', _nbdkit_peer_tls_dn)),
+                   ('peer_tls_issuer_dn', _no_arguments('peer_tls_issuer_dn', _nbdkit_peer_tls_issuer_dn))):
     _fn.__name__ = _fn.__qualname__ = _name
     _fn.__module__ = 'nbdkit'
     setattr(nbdkit, _name, _fn)
@@ -242,14 +339,19 @@ def _report(callback):
         text = ' '.join(_traceback.format_exception(t, e, tb))
     except BaseException:
         text = str(e)
-    _fail('%s: %s: error: %s' % (_script, callback, text.rstrip('\n')))
+    try:
+        # The client's error reply gets one line: the method and the exception.
+        summary = '%s: %s' % (callback, _traceback.format_exception_only(t, e)[-1].strip())
+    except BaseException:
+        summary = None
+    _fail('%s: %s: error: %s' % (_script, callback, text.rstrip('\n')), summary)
 
 
-def _fail(message):
+def _fail(message, summary=None):
     err = _State.last_error
     name = _errno.errorcode.get(err, 'EIO') if err else 'EIO'
     sys.stdout.flush()
-    _host.fail(message, name)
+    _host.fail(message, name, summary)
 
 
 _FAILED = object()

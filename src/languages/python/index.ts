@@ -12,6 +12,7 @@
  */
 import type { PyodideAPI } from 'pyodide';
 import type { PyBuffer, PyDict, PyProxy } from 'pyodide/ffi';
+import { callByName } from '../../host/script-api.js';
 import {
   type BlockSize,
   type CacheMode,
@@ -144,7 +145,7 @@ class PythonPlugin {
   private script: string | undefined;
   private configDefined = false;
   /** The failure the glue reported during the current call, thrown when the call returns. */
-  private failure: { message: string; errno: string } | undefined;
+  private failure: { message: string; errno: string; summary: string | undefined } | undefined;
   /** The connection whose callback is running, for nbdkit.export_name(). */
   private connection: ConnectionInfo | undefined;
   private scratchAddress = 0;
@@ -173,9 +174,17 @@ class PythonPlugin {
         }
       },
       shutdown: () => this.host.shutdown(),
-      fail: (message, errno) => {
+      fail: (message, errno, summary) => {
         this.host.error(message);
-        this.failure = { message, errno };
+        this.failure = { message, errno, summary };
+      },
+      api: (name, ...args) => {
+        try {
+          return callByName(name, this.connection, this.host, args);
+        } catch (error) {
+          this.host.error(error instanceof Error ? error.message : String(error));
+          return undefined;
+        }
       },
       sync_host_fd: (fd, kind) => (this.runtime ? syncDescriptor(this.runtime.pyodide, fd, kind) : undefined),
       read_into_request: (fd, length, position) =>
@@ -230,7 +239,10 @@ class PythonPlugin {
     const failure = this.failure;
     if (failure) {
       this.failure = undefined;
-      throw new ReportedPluginError(failure.message, failure.errno);
+      const error = new ReportedPluginError(failure.message, failure.errno);
+      // pyodide passes None as null or undefined, depending on the path.
+      error.summary = typeof failure.summary === 'string' ? failure.summary : undefined;
+      throw error;
     }
   }
 
@@ -244,6 +256,16 @@ class PythonPlugin {
     } finally {
       this.connection = undefined;
       this.check();
+    }
+  }
+
+  /** A callback of a connection before open (preconnect, list_exports, default_export). */
+  private beforeOpen<T>(connection: ConnectionInfo | undefined, call: (d: Dispatchers) => T): T {
+    this.connection = connection;
+    try {
+      return this.global(call);
+    } finally {
+      this.connection = undefined;
     }
   }
 
@@ -341,13 +363,14 @@ class PythonPlugin {
       get_ready: () => this.global((d) => d.noArgs('get_ready')),
       after_fork: () => this.global((d) => d.noArgs('after_fork')),
       cleanup: () => this.global((d) => d.noArgs('cleanup')),
-      preconnect: (readonly) => this.global((d) => d.preconnect(readonly)),
-      list_exports: (readonly, tls) => {
-        const json = this.global((d) => d.listExports(readonly, tls)) ?? '[]';
+      // peer_pid and friends answer in these three, as in nbdkit.
+      preconnect: (readonly, connection) => this.beforeOpen(connection, (d) => d.preconnect(readonly)),
+      list_exports: (readonly, tls, connection) => {
+        const json = this.beforeOpen(connection, (d) => d.listExports(readonly, tls)) ?? '[]';
         const list = JSON.parse(json) as [string, string | null][];
         return list.map(([name, description]): ExportInfo => (description === null ? { name } : { name, description }));
       },
-      default_export: (readonly, tls) => this.global((d) => d.defaultExport(readonly, tls)) ?? '',
+      default_export: (readonly, tls, connection) => this.beforeOpen(connection, (d) => d.defaultExport(readonly, tls)) ?? '',
       export_description: (h) => this.onConnection(h, (id) => this.dispatch.exportDescription(id)) ?? '',
       block_size: (h): BlockSize => {
         const text = this.onConnection(h, (id) => this.dispatch.blockSize(id)) ?? '0 0 0';

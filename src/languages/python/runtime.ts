@@ -27,7 +27,13 @@ export interface HostModule {
   export_name(): string | undefined;
   parse_size(text: string): string | undefined;
   shutdown(): void;
-  fail(message: string, errno: string): void;
+  /** `summary`: one line for the client's error reply (the method and the exception), if any. */
+  fail(message: string, errno: string, summary?: string): void;
+  /**
+   * nbdkit's newer utility functions by name (script-api.ts), for the current callback's
+   * connection. undefined (None) when the call failed: the reason has been printed.
+   */
+  api(name: string, ...args: unknown[]): string | number | boolean | undefined;
   sync_host_fd(fd: number, kind: string): string | undefined;
   /** Read from a descriptor into the request buffer; bytes read, or minus pyodide's errno. */
   read_into_request(fd: number, length: number, position: number): number;

@@ -2,7 +2,8 @@
  * Calling one plugin method of a script: find the script for the method, run it with the
  * method's arguments, log the call under -v, and turn its exit status into an outcome.
  */
-import type { PluginHost } from '../../host/plugin.js';
+import type { ConnectionInfo, PluginHost } from '../../host/plugin.js';
+import { disconnect } from '../../host/script-api.js';
 import { PluginError } from '../../host/plugin.js';
 import { runScript } from './run.js';
 import { ExitCode, interpretResult } from './status.js';
@@ -28,6 +29,8 @@ export type ScriptResolver = (method: string) => ScriptTarget | undefined;
 export interface CallOptions {
   readonly stdin?: Uint8Array;
   readonly stdoutInto?: Uint8Array;
+  /** The connection the method serves, which exit statuses 6 to 8 disconnect. */
+  readonly connection?: ConnectionInfo;
 }
 
 export interface CallResult {
@@ -96,13 +99,19 @@ export class ScriptCaller {
     if (this.host.verbose && result.status !== undefined) {
       this.host.debug(`completed: ${target.argv0} ${method}: status ${result.status}`);
     }
-    const outcome = interpretResult(target.argv0, result, (m) => this.host.debug(m));
+    const effects = {
+      shutdown: () => this.host.shutdown(),
+      disconnect: (force: boolean) => {
+        if (!disconnect(options.connection, force)) this.host.debug('no connection in this method, ignoring disconnect request');
+      },
+    };
+    const outcome = interpretResult(target.argv0, result, (m) => this.host.debug(m), effects);
     return { outcome, stdout: result.stdout, stdoutLength: result.stdoutLength };
   }
 
   /** Text output of a successful call (empty for other outcomes). */
-  async callText(method: string, args: readonly string[]): Promise<{ outcome: Outcome; text: string }> {
-    const { outcome, stdout } = await this.call(method, args);
+  async callText(method: string, args: readonly string[], connection?: ConnectionInfo): Promise<{ outcome: Outcome; text: string }> {
+    const { outcome, stdout } = await this.call(method, args, { connection });
     return { outcome, text: outcome === 'ok' ? stdout.toString('utf8') : '' };
   }
 

@@ -27,6 +27,8 @@ import {
 /** The per-connection handle: the string open printed, plus two answers nbdkit caches. */
 export interface ShHandle {
   readonly id: string;
+  /** The connection, which exit statuses 6 to 8 disconnect. */
+  readonly connection?: ConnectionInfo;
   canFlush?: boolean;
   canZero?: boolean;
 }
@@ -51,21 +53,21 @@ export type ScriptMethods = Required<
 
 export function scriptMethods(host: PluginHost, caller: ScriptCaller): ScriptMethods {
   /** Methods whose only answer is the exit status: OK and MISSING succeed. */
-  async function plainCall(method: string, args: readonly string[]): Promise<void> {
-    const { outcome } = await caller.call(method, args);
+  async function plainCall(method: string, args: readonly string[], connection?: ConnectionInfo): Promise<void> {
+    const { outcome } = await caller.call(method, args, { connection });
     if (outcome === 'false') throw caller.unexpectedFalse(method);
   }
 
   /** Boolean methods: 0 true, 3 false, 2 the given default. */
   async function booleanCall(method: string, h: ShHandle, missing: boolean): Promise<boolean> {
-    const { outcome } = await caller.call(method, [h.id]);
+    const { outcome } = await caller.call(method, [h.id], { connection: h.connection });
     if (outcome === 'missing') return missing;
     return outcome === 'ok';
   }
 
   /** can_fua and can_cache print none/emulate/native. */
   async function triStateCall(method: string, h: ShHandle): Promise<number | undefined> {
-    const { outcome, text } = await caller.callText(method, [h.id]);
+    const { outcome, text } = await caller.callText(method, [h.id], h.connection);
     if (outcome === 'missing') return undefined;
     if (outcome === 'false') throw caller.unexpectedFalse(method);
     const mode = parseTriState(text);
@@ -136,36 +138,36 @@ export function scriptMethods(host: PluginHost, caller: ScriptCaller): ScriptMet
     default_export: defaultExport,
 
     async open(readonly: boolean, connection: ConnectionInfo): Promise<ShHandle> {
-      const { outcome, text } = await caller.callText('open', [
-        bool(readonly),
-        connection.exportName,
-        bool(connection.tls),
-      ]);
+      const { outcome, text } = await caller.callText(
+        'open',
+        [bool(readonly), connection.exportName, bool(connection.tls)],
+        connection,
+      );
       if (outcome === 'false') throw caller.unexpectedFalse('open');
       // open is optional for scripts: without it the handle is the empty string.
       const id = outcome === 'ok' ? chomp(text) : '';
       if (id !== '') host.debug(`sh: handle: ${id}`);
-      return { id };
+      return { id, connection };
     },
 
     async close(h: unknown): Promise<void> {
       // Errors from close cannot reach the client: report them and carry on, as nbdkit does.
       try {
-        await caller.call('close', [asHandle(h).id]);
+        await caller.call('close', [asHandle(h).id], { connection: asHandle(h).connection });
       } catch (err) {
         host.error((err as Error).message);
       }
     },
 
     async export_description(h: unknown): Promise<string | undefined> {
-      const { outcome, text } = await caller.callText('export_description', [asHandle(h).id]);
+      const { outcome, text } = await caller.callText('export_description', [asHandle(h).id], asHandle(h).connection);
       if (outcome === 'false') throw caller.unexpectedFalse('export_description');
       // nbdkit tells "no description" (method missing) from an empty one.
       return outcome === 'ok' ? chomp(text) : undefined;
     },
 
     async get_size(h: unknown): Promise<bigint> {
-      const { outcome, text } = await caller.callText('get_size', [asHandle(h).id]);
+      const { outcome, text } = await caller.callText('get_size', [asHandle(h).id], asHandle(h).connection);
       const argv0 = caller.target('get_size').argv0;
       if (outcome === 'missing') throw new PluginError(`${argv0}: the get_size method is required`, 'EIO');
       if (outcome === 'false') throw caller.unexpectedFalse('get_size');
@@ -178,7 +180,7 @@ export function scriptMethods(host: PluginHost, caller: ScriptCaller): ScriptMet
     },
 
     async block_size(h: unknown): Promise<BlockSize> {
-      const { outcome, text } = await caller.callText('block_size', [asHandle(h).id]);
+      const { outcome, text } = await caller.callText('block_size', [asHandle(h).id], asHandle(h).connection);
       if (outcome === 'missing') return { minimum: 0, preferred: 0, maximum: 0 };
       if (outcome === 'false') throw caller.unexpectedFalse('block_size');
       const sizes = parseBlockSize(text, (s) => host.parseSize(s));
@@ -196,7 +198,7 @@ export function scriptMethods(host: PluginHost, caller: ScriptCaller): ScriptMet
 
     async can_fast_zero(h: unknown): Promise<boolean> {
       const handle = asHandle(h);
-      const { outcome } = await caller.call('can_fast_zero', [handle.id]);
+      const { outcome } = await caller.call('can_fast_zero', [handle.id], { connection: handle.connection });
       if (outcome !== 'missing') return outcome === 'ok';
       // As the server does for plugins without can_fast_zero: fast zero is trivially
       // supported (by failing at once) when zero is not.
@@ -220,6 +222,7 @@ export function scriptMethods(host: PluginHost, caller: ScriptCaller): ScriptMet
       const count = buf.length;
       const { outcome, stdoutLength } = await caller.call('pread', [asHandle(h).id, String(count), String(offset)], {
         stdoutInto: buf,
+        connection: asHandle(h).connection,
       });
       const argv0 = caller.target('pread').argv0;
       if (outcome === 'missing') throw new PluginError(`${argv0}: the pread method is required`, 'EIO');
@@ -236,18 +239,20 @@ export function scriptMethods(host: PluginHost, caller: ScriptCaller): ScriptMet
 
     async pwrite(h: unknown, buf: Uint8Array, offset: bigint, flags: number): Promise<void> {
       const args = [asHandle(h).id, String(buf.length), String(offset), flagsString(flags)];
-      const { outcome } = await caller.call('pwrite', args, { stdin: buf });
+      const { outcome } = await caller.call('pwrite', args, { stdin: buf, connection: asHandle(h).connection });
       if (outcome === 'missing') throw new PluginError('pwrite not implemented', 'EIO');
       if (outcome === 'false') throw caller.unexpectedFalse('pwrite');
     },
 
-    flush: (h: unknown) => plainCall('flush', [asHandle(h).id]),
+    flush: (h: unknown) => plainCall('flush', [asHandle(h).id], asHandle(h).connection),
 
     trim: (h: unknown, count: number, offset: bigint, flags: number) =>
-      plainCall('trim', [asHandle(h).id, String(count), String(offset), flagsString(flags)]),
+      plainCall('trim', [asHandle(h).id, String(count), String(offset), flagsString(flags)], asHandle(h).connection),
 
     async zero(h: unknown, count: number, offset: bigint, flags: number): Promise<void> {
-      const { outcome } = await caller.call('zero', [asHandle(h).id, String(count), String(offset), flagsString(flags)]);
+      const { outcome } = await caller.call('zero', [asHandle(h).id, String(count), String(offset), flagsString(flags)], {
+        connection: asHandle(h).connection,
+      });
       if (outcome === 'false') throw caller.unexpectedFalse('zero');
       if (outcome === 'missing') {
         // ENOTSUP asks the server to fall back to writing zeroes with pwrite.
@@ -258,7 +263,7 @@ export function scriptMethods(host: PluginHost, caller: ScriptCaller): ScriptMet
 
     async extents(h: unknown, count: number, offset: bigint, flags: number, sink: ExtentSink): Promise<void> {
       const args = [asHandle(h).id, String(count), String(offset), flagsString(flags)];
-      const { outcome, text } = await caller.callText('extents', args);
+      const { outcome, text } = await caller.callText('extents', args, asHandle(h).connection);
       const argv0 = caller.target('extents').argv0;
       if (outcome === 'missing') {
         throw new PluginError(`${argv0}: can_extents returned true, but extents method is not defined`, 'EIO');
@@ -277,6 +282,6 @@ export function scriptMethods(host: PluginHost, caller: ScriptCaller): ScriptMet
     },
 
     cache: (h: unknown, count: number, offset: bigint) =>
-      plainCall('cache', [asHandle(h).id, String(count), String(offset)]),
+      plainCall('cache', [asHandle(h).id, String(count), String(offset)], asHandle(h).connection),
   };
 }

@@ -5,11 +5,36 @@
 import { PluginError } from '../../host/plugin.js';
 import type { RunResult } from './run.js';
 
-/** The statuses with a meaning; every other status (1, 4-255) is an error. */
-export const ExitCode = { OK: 0, ERROR: 1, MISSING: 2, FALSE: 3 } as const;
+/**
+ * The statuses with a meaning, as of nbdkit 1.34; every other status (1, 9-15 which are
+ * reserved, 16-255) is an error. Before 1.34, 4-8 were errors too: a script that wants the old
+ * meaning can check max_known_status in --dump-plugin, as nbdkit-sh-plugin(3) says.
+ */
+export const ExitCode = {
+  OK: 0,
+  ERROR: 1,
+  MISSING: 2,
+  FALSE: 3,
+  /** nbdkit_shutdown, then success. */
+  SHUTDOWN_OK: 4,
+  /** nbdkit_shutdown, then an error (ESHUTDOWN unless stderr names another). */
+  SHUTDOWN_ERR: 5,
+  /** nbdkit_disconnect(force): the client gets no reply. */
+  DISC_FORCE: 6,
+  /** nbdkit_disconnect(soft), then success. */
+  DISC_SOFT_OK: 7,
+  /** nbdkit_disconnect(soft), then an error (ESHUTDOWN unless stderr names another). */
+  DISC_SOFT_ERR: 8,
+} as const;
 
 /** The highest status with a meaning, shown by --dump-plugin as max_known_status. */
-export const MAX_KNOWN_STATUS = ExitCode.FALSE;
+export const MAX_KNOWN_STATUS = ExitCode.DISC_SOFT_ERR;
+
+/** What statuses 4 to 8 ask of the server; `disconnect` applies to the current connection. */
+export interface StatusEffects {
+  shutdown(): void;
+  disconnect(force: boolean): void;
+}
 
 export type Outcome = 'ok' | 'missing' | 'false';
 
@@ -31,8 +56,8 @@ export interface ParsedError {
 }
 
 /** Parse "ENOSPC Out of space\n..." the way nbdkit does (case-insensitive, whole word). */
-export function parseErrorText(stderr: string): ParsedError {
-  let errno = 'EIO';
+export function parseErrorText(stderr: string, fallback = 'EIO'): ParsedError {
+  let errno = fallback;
   let rest = stderr;
   const upper = stderr.slice(0, 10).toUpperCase();
   const name = KNOWN_ERRNOS.find((n) => upper.startsWith(n));
@@ -58,6 +83,7 @@ export function interpretResult(
   argv0: string,
   result: RunResult,
   debug: (message: string) => void,
+  effects?: StatusEffects,
 ): Outcome {
   if (result.failure !== undefined) {
     throw new PluginError(`${argv0}: ${result.failure}`, 'EIO');
@@ -72,17 +98,35 @@ export function interpretResult(
       return 'missing';
     case ExitCode.FALSE:
       return 'false';
+    case ExitCode.SHUTDOWN_OK:
+      effects?.shutdown();
+      return 'ok';
+    case ExitCode.DISC_FORCE:
+      // The client will not see a reply: what the method "returned" does not matter.
+      effects?.disconnect(true);
+      return 'missing';
+    case ExitCode.DISC_SOFT_OK:
+      effects?.disconnect(false);
+      return 'ok';
     default:
       break;
+  }
+  let fallback = 'EIO';
+  if (result.status === ExitCode.SHUTDOWN_ERR) {
+    effects?.shutdown();
+    fallback = 'ESHUTDOWN';
+  } else if (result.status === ExitCode.DISC_SOFT_ERR) {
+    effects?.disconnect(false);
+    fallback = 'ESHUTDOWN';
   }
   const text = result.stderr.toString('utf8');
   if (text.replace(/\n+$/, '') === '') {
     throw new PluginError(
       `${argv0}: script exited with error, but did not print an error message on stderr`,
-      'EIO',
+      fallback,
     );
   }
-  const parsed = parseErrorText(text);
+  const parsed = parseErrorText(text, fallback);
   if (parsed.full !== undefined) debug(`${argv0}: ${parsed.full}`);
   // A bare "ENOSPC" leaves no message; name the errno rather than print an empty line.
   throw new PluginError(`${argv0}: ${parsed.message || parsed.errno}`, parsed.errno);

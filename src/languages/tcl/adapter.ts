@@ -266,10 +266,12 @@ export class TclAdapter {
     if (has('after_fork')) p.after_fork = g('after_fork', () => this.global('after_fork', NO_OBJS));
     if (has('cleanup')) p.cleanup = g('cleanup', () => this.global('cleanup', NO_OBJS));
     if (has('preconnect')) {
-      p.preconnect = g('preconnect', (readonly: boolean) => this.withArgs('preconnect', [readonly], () => undefined));
+      p.preconnect = g('preconnect', (readonly: boolean, connection?: ConnectionInfo) =>
+        this.withArgs('preconnect', [readonly], () => undefined, connection),
+      );
     }
     if (has('list_exports')) {
-      p.list_exports = g('list_exports', (readonly: boolean, tls: boolean) =>
+      p.list_exports = g('list_exports', (readonly: boolean, tls: boolean, connection?: ConnectionInfo) =>
         this.withArgs('list_exports', [readonly, tls], () => {
           const result = this.interp.resultObj();
           try {
@@ -277,11 +279,11 @@ export class TclAdapter {
           } finally {
             this.interp.release(result);
           }
-        }));
+        }, connection));
     }
     if (has('default_export')) {
-      p.default_export = g('default_export', (readonly: boolean, tls: boolean) =>
-        this.withArgs('default_export', [readonly, tls], () => this.interp.resultString()));
+      p.default_export = g('default_export', (readonly: boolean, tls: boolean, connection?: ConnectionInfo) =>
+        this.withArgs('default_export', [readonly, tls], () => this.interp.resultString(), connection));
     }
 
     for (const proc of Object.keys(ARGS_BEFORE_FLAGS) as FlaggedProc[]) {
@@ -525,9 +527,14 @@ export class TclAdapter {
   }
 
   /** A proc taking booleans (preconnect, list_exports, default_export); result read by then. */
-  private withArgs<T>(proc: 'preconnect' | 'list_exports' | 'default_export', flags: boolean[], then: () => T): T {
+  private withArgs<T>(
+    proc: 'preconnect' | 'list_exports' | 'default_export',
+    flags: boolean[],
+    then: () => T,
+    connection?: ConnectionInfo,
+  ): T {
     const interp = this.interp;
-    this.begin(undefined);
+    this.begin(connection);
     const args = flags.map((f) => interp.newBool(f));
     try {
       this.invoke(proc, proc, args);

@@ -10,10 +10,20 @@
  *   nbdkit export_name          the export name the client asked for
  *   nbdkit is_tls               1 if the connection uses TLS
  *   nbdkit shutdown             ask the server to exit cleanly
+ * and those of nbdkit 1.34 to 1.44 (script-api.ts):
+ *   nbdkit disconnect FORCE     drop the client (FORCE true) or refuse its further requests
+ *   nbdkit stdio_safe           1 unless stdin and stdout are the client's connection (-s)
+ *   nbdkit nanosleep SEC NSEC   sleep
+ *   nbdkit peer_pid|peer_uid|peer_gid|peer_security_context   the client process (Unix sockets)
+ *   nbdkit peer_tls_dn|peer_tls_issuer_dn                    its certificate's names, or ""
+ *   nbdkit read_password VALUE  a password given as itself, -, -FD or +FILE
+ *   nbdkit parse_delay WHAT TEXT        {sec nsec}
+ *   nbdkit parse_probability WHAT TEXT  a number between 0 and 1
  */
 import type { TclInterp, TclObj } from '@nbdkit-ts/wasm-tcl';
 import { errnoName, errnoNumber } from '../../host/errno.js';
 import type { ConnectionInfo, PluginHost } from '../../host/plugin.js';
+import { callByName, type ScriptValue } from '../../host/script-api.js';
 
 /** What the command needs from the adapter: the call in progress. */
 export interface CallState {
@@ -23,7 +33,27 @@ export interface CallState {
   errno: string | undefined;
 }
 
-const SUBCOMMANDS = ['debug', 'export_name', 'is_tls', 'parse_bool', 'parse_size', 'set_error', 'shutdown'];
+const SUBCOMMANDS = [
+  'debug', 'disconnect', 'export_name', 'is_tls', 'nanosleep', 'parse_bool', 'parse_delay', 'parse_probability',
+  'parse_size', 'peer_gid', 'peer_pid', 'peer_security_context', 'peer_tls_dn', 'peer_tls_issuer_dn', 'peer_uid',
+  'read_password', 'set_error', 'shutdown', 'stdio_safe',
+];
+
+/** The subcommands script-api.ts answers, with their arguments (for the usage message). */
+const SCRIPT_API: Record<string, string[]> = {
+  disconnect: ['force'],
+  stdio_safe: [],
+  nanosleep: ['sec', 'nsec'],
+  peer_pid: [],
+  peer_uid: [],
+  peer_gid: [],
+  peer_security_context: [],
+  peer_tls_dn: [],
+  peer_tls_issuer_dn: [],
+  read_password: ['value'],
+  parse_delay: ['what', 'string'],
+  parse_probability: ['what', 'string'],
+};
 
 const TRUE_WORDS = new Set(['1', 'true', 't', 'yes', 'y', 'on']);
 const FALSE_WORDS = new Set(['0', 'false', 'f', 'no', 'n', 'off']);
@@ -89,6 +119,24 @@ export function installNbdkitCommand(interp: TclInterp, host: PluginHost, state:
         host.shutdown();
         return undefined;
       default:
+        if (sub !== undefined && Object.hasOwn(SCRIPT_API, sub)) {
+          const params = SCRIPT_API[sub];
+          expectArgs(args, params.length, [sub, ...params].join(' '));
+          let values: unknown[] = args;
+          if (sub === 'disconnect') values = [TRUE_WORDS.has(args[0].trim().toLowerCase()) || Number(args[0]) > 0];
+          if (sub === 'nanosleep') {
+            if (!args.every((a) => /^\s*\d+\s*$/.test(a))) throw new TclCommandError('nbdkit nanosleep: expected non-negative integers');
+            values = args.map(Number);
+          }
+          let result: ScriptValue;
+          try {
+            result = callByName(sub, state.connection, host, values);
+          } catch (error) {
+            throw new TclCommandError((error as Error).message);
+          }
+          if (sub === 'disconnect' || sub === 'nanosleep') return undefined;
+          return typeof result === 'boolean' ? (result ? 1 : 0) : result;
+        }
         throw new TclCommandError(
           sub === undefined
             ? 'wrong # args: should be "nbdkit subcommand ?arg ...?"'
