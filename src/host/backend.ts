@@ -13,6 +13,7 @@ import { logDebug, logError } from './log.js';
 import {
   CacheMode,
   type ConnectionInfo,
+  type PeerAddress,
   type ExportInfo,
   type ExtentSink,
   ExtentType,
@@ -186,10 +187,10 @@ export class Backend {
    * Open the export for a connection and probe every capability once, as nbdkit does in
    * protocol_common_open, so that requests never meet a failing can_* later.
    */
-  async open(exportName: string, tls: boolean, serializer: RequestSerializer): Promise<ExportContext> {
+  async open(exportName: string, tls: boolean, serializer: RequestSerializer, peer?: PeerAddress): Promise<ExportContext> {
     const readonly = this.options.readonly;
     const resolvedName = exportName === '' ? await this.defaultExport(readonly, tls) : exportName;
-    const info: ConnectionInfo = { exportName: resolvedName, tls, readonly };
+    const info: ConnectionInfo = { exportName: resolvedName, tls, readonly, peer };
     const handle = await serializer.run(() => invoke('open', () => this.plugin.open(readonly, info)));
     const context = new ExportContext(this.plugin, handle, readonly, serializer, resolvedName);
     try {

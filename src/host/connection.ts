@@ -4,6 +4,7 @@
  */
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Backend } from './backend.js';
+import type { PeerAddress } from './plugin.js';
 import { Handshake, HandshakeAbort, type HandshakeIO, type HandshakeOptions } from './handshake.js';
 import { ConnectionClosedError, InputReader } from './input.js';
 import { logDebug, logError } from './log.js';
@@ -23,6 +24,8 @@ export interface ClientStreams {
   transport(): Duplex;
   /** Ends the connection for good; at once when `now`, else after queued replies are sent. */
   close(now?: boolean): void;
+  /** The client's address (nbdkit_peer_name); undefined when it has none. */
+  peer?: PeerAddress;
 }
 
 function writeTo(output: Writable, data: Buffer): void {
@@ -60,7 +63,7 @@ export async function serveConnection(
   void options.stopping.then(() => reader.stop());
   // After STARTTLS, replies go to the TLS socket instead of the raw one.
   let output: Writable = streams.output;
-  const io: HandshakeIO = { reader, write: (data) => writeTo(output, data), tls: false };
+  const io: HandshakeIO = { reader, write: (data) => writeTo(output, data), tls: false, peer: streams.peer };
   const tls = options.tls;
   const handshakeOptions: HandshakeOptions = {
     noStructuredReplies: options.noStructuredReplies,

@@ -22,6 +22,7 @@ import {
   REPLY_MAGIC_OPTION,
   TransmissionFlag,
 } from './protocol.js';
+import type { PeerAddress } from './plugin.js';
 import type { RequestSerializer } from './serialize.js';
 
 /** What the handshake settled, handed to the transmission phase. */
@@ -56,6 +57,8 @@ export interface HandshakeIO {
   reader: InputReader;
   write(data: Buffer): void;
   tls: boolean;
+  /** The client's address, for plugins that ask (nbdkit_peer_name). */
+  peer?: PeerAddress;
 }
 
 function optionName(option: number): string {
@@ -203,7 +206,7 @@ export class Handshake {
   }
 
   private async open(name: string): Promise<ExportContext> {
-    return this.backend.open(name, this.io.tls, this.serializer);
+    return this.backend.open(name, this.io.tls, this.serializer, this.io.peer);
   }
 
   private async openOrAbort(name: string): Promise<ExportContext> {

@@ -2,12 +2,13 @@
  * Where clients come from: a Unix socket (-U, including a private one for -U -), TCP (-p/-i),
  * or stdin/stdout for exactly one client (-s).
  */
-import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { fstatSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { createServer, type ListenOptions, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import type { ClientStreams } from './connection.js';
+import type { PeerAddress } from './plugin.js';
 import { takeOverWithDirectReads } from './direct-socket.js';
 
 export type Accept = (streams: ClientStreams) => void;
@@ -18,10 +19,19 @@ export type Accept = (streams: ClientStreams) => void;
  */
 export type SocketReads = 'direct' | 'streams';
 
+/** The client's address as nbdkit_peer_name reports it (read at accept, before any take-over). */
+export function peerOf(socket: Socket): PeerAddress {
+  const { remoteAddress, remotePort, remoteFamily } = socket;
+  if (remoteAddress === undefined || remotePort === undefined) return { family: 'unix' };
+  return { family: remoteFamily === 'IPv6' ? 'ipv6' : 'ipv4', address: remoteAddress, port: remotePort };
+}
+
 function acceptor(reads: SocketReads, accept: Accept): (socket: Socket) => void {
   return (accepted) => {
+    const peer = peerOf(accepted);
     const taken = reads === 'direct' ? takeOverWithDirectReads(accepted) : undefined;
-    accept(taken ? { ...socketStreams(taken.socket), reader: taken.reader, socketFd: taken.fd } : socketStreams(accepted));
+    const streams = taken ? { ...socketStreams(taken.socket), reader: taken.reader, socketFd: taken.fd } : socketStreams(accepted);
+    accept({ ...streams, peer });
   };
 }
 
@@ -114,7 +124,15 @@ export async function listenTcp(
 
 /** -s: the single client is on stdin and stdout. */
 export function stdioStreams(): ClientStreams {
+  let peer: PeerAddress | undefined;
+  try {
+    // libnbd's connect_command and qemu hand the server one end of a socketpair.
+    if (fstatSync(0).isSocket()) peer = { family: 'unix' };
+  } catch {
+    peer = undefined;
+  }
   return {
+    peer,
     input: process.stdin,
     output: process.stdout,
     transport: () => Duplex.from({ readable: process.stdin, writable: process.stdout }),

@@ -232,9 +232,10 @@ export function parseCommandLine(argv: string[]): ServerOptions {
   if (positionals.length > 0) {
     options.plugin = positionals[0];
     for (const param of positionals.slice(1)) {
+      // As nbdkit: key=value only when what precedes the first '=' is a key; anything else
+      // ('<(i=0; ...)' for the data plugin, '=1M') is a bare value for the magic key.
       const eq = param.indexOf('=');
-      if (eq === 0) throw new UsageError(`malformed parameter '${param}': empty key`);
-      if (eq === -1) options.params.push({ key: undefined, value: param });
+      if (eq === -1 || !isValidConfigKey(param.slice(0, eq))) options.params.push({ key: undefined, value: param });
       else options.params.push({ key: param.slice(0, eq), value: param.slice(eq + 1) });
     }
   }

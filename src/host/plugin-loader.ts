@@ -3,7 +3,7 @@
  * plugin, then load, config each key=value in order, and config_complete, as nbdkit does.
  */
 import { existsSync } from 'node:fs';
-import { isPluginName, languageOfScript, loadPluginFactory } from './plugin-registry.js';
+import { isPluginName, languageOfScript, loadPluginFactory, pluginNames } from './plugin-registry.js';
 import { isValidConfigKey, UsageError, type ServerOptions } from './options.js';
 import type { Plugin, PluginHost } from './plugin.js';
 
@@ -28,7 +28,7 @@ export function resolvePlugin(options: ServerOptions): ResolvedPlugin {
     }
     return { name: language, params: [{ key: undefined, value: plugin }, ...options.params] };
   }
-  throw new UsageError(`unknown plugin "${plugin}" (plugins: memory, file, null, js, lua, python, tcl, eval, sh, streaming)`);
+  throw new UsageError(`unknown plugin "${plugin}" (plugins: ${pluginNames().join(', ')})`);
 }
 
 /** Build the plugin and run load. */

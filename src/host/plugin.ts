@@ -66,12 +66,22 @@ export interface BlockSize {
   maximum: number;
 }
 
+/**
+ * The client's address as nbdkit_peer_name gives it: IPv4 or IPv6 with the port, or a Unix
+ * socket (whose client has no name worth telling).
+ */
+export type PeerAddress =
+  | { readonly family: 'ipv4' | 'ipv6'; readonly address: string; readonly port: number }
+  | { readonly family: 'unix' };
+
 /** Facts about the connection that nbdkit exposes to callbacks (nbdkit_export_name, nbdkit_is_tls). */
 export interface ConnectionInfo {
   /** The export name the client asked for (after default_export resolution). */
   readonly exportName: string;
   readonly tls: boolean;
   readonly readonly: boolean;
+  /** nbdkit_peer_name: undefined when the client is not on a socket (-s on a pipe). */
+  readonly peer?: PeerAddress;
 }
 
 /** Services the host offers a plugin, the equivalents of nbdkit's nbdkit_* utility functions. */
