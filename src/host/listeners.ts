@@ -23,6 +23,10 @@ export type SocketReads = 'direct' | 'streams';
 export function peerOf(socket: Socket): PeerAddress {
   const { remoteAddress, remotePort, remoteFamily } = socket;
   if (remoteAddress === undefined || remotePort === undefined) return { family: 'unix' };
+  // Node listens on one dual-stack socket where nbdkit has one per family: an IPv4 client
+  // shows up as ::ffff:a.b.c.d here, and as a.b.c.d under nbdkit.
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(remoteAddress);
+  if (mapped) return { family: 'ipv4', address: mapped[1], port: remotePort };
   return { family: remoteFamily === 'IPv6' ? 'ipv6' : 'ipv4', address: remoteAddress, port: remotePort };
 }
 

@@ -24,7 +24,8 @@ const DEFAULT_MBR_ID = 0x83;
 const DEFAULT_TYPE_GUID = '0FC63DAF-8483-4772-8E79-3D69D8477DE4';
 const GPT_MIN_PARTITIONS = 128n;
 const GPT_ENTRY_SIZE = 128;
-const GPT_HEADER_SIZE = 92;
+/** sizeof nbdkit's struct gpt_header: 92 bytes of fields, padded to 96 (what it writes and checksums). */
+const GPT_HEADER_SIZE = 96;
 
 interface PartitionFile {
   name: string;
