@@ -44,8 +44,10 @@ export interface ServerOptions {
   logNull: boolean;
   /** --mask-handshake: the global handshake flags offered are masked with this. */
   handshakeMask: number;
-  /** -D NAME.FLAG=N, in command-line order (nbdkit-ts has no debug variables to set). */
+  /** -D NAME.FLAG=N, in command-line order: the NAME.FLAG parts. */
   debugFlags: string[];
+  /** -D NAME.FLAG=N: the value N of each NAME.FLAG (the last one given wins). */
+  debugValues: Record<string, number>;
 }
 
 export function defaultOptions(): ServerOptions {
@@ -77,6 +79,7 @@ export function defaultOptions(): ServerOptions {
     logNull: false,
     handshakeMask: 0xffff,
     debugFlags: [],
+    debugValues: {},
   };
 }
 
@@ -108,10 +111,10 @@ function parseUnsigned(what: string, value: string): number {
 }
 
 /** -D NAME.FLAG=N, checked as nbdkit checks it. */
-function parseDebugFlag(value: string): string {
+function parseDebugFlag(value: string): [name: string, value: number] {
   const match = /^([^.=]+)\.([^=]+)=(-?\d+|0[xX][0-9a-fA-F]+)$/.exec(value);
   if (!match) throw new UsageError('-D (Debug Flag) must have the format NAME.FLAG=N');
-  return `${match[1]}.${match[2]}`;
+  return [`${match[1]}.${match[2]}`, Number(match[3])];
 }
 
 function parseLog(options: ServerOptions, value: string): void {
@@ -167,7 +170,15 @@ const SPECS: OptionSpec[] = [
   { long: 'no-mc', flag: (o) => (o.noMetaContexts = true) },
   { long: 'no-meta-contexts', flag: (o) => (o.noMetaContexts = true) },
   { long: 'log', set: parseLog },
-  { long: 'debug', short: 'D', set: (o, v) => o.debugFlags.push(parseDebugFlag(v)) },
+  {
+    long: 'debug',
+    short: 'D',
+    set: (o, v) => {
+      const [name, value] = parseDebugFlag(v);
+      o.debugFlags.push(name);
+      o.debugValues[name] = value;
+    },
+  },
   { long: 'mask-handshake', set: (o, v) => (o.handshakeMask = parseUnsigned('mask-handshake', v)) },
   // Newstyle is the only protocol served: -n says what is so anyway.
   { long: 'newstyle', short: 'n', flag: () => undefined },

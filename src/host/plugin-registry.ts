@@ -32,6 +32,17 @@ const PLUGIN_MODULES: Readonly<Record<string, () => Promise<PluginModule>>> = {
   streaming: () => import('../plugins/streaming.js'),
 };
 
+/** The -D NAME.FLAG debug flags built-in plugins read (PluginHost.debugFlag). */
+const PLUGIN_DEBUG_FLAGS: Readonly<Record<string, readonly string[]>> = {
+  data: ['AST'],
+  partitioning: ['regions'],
+};
+
+export function isPluginDebugFlag(plugin: string | undefined, flag: string): boolean {
+  if (plugin === undefined || !Object.prototype.hasOwnProperty.call(PLUGIN_DEBUG_FLAGS, plugin)) return false;
+  return PLUGIN_DEBUG_FLAGS[plugin].some((name) => `${plugin}.${name}` === flag);
+}
+
 export function pluginNames(): string[] {
   return Object.keys(PLUGIN_MODULES);
 }

@@ -100,6 +100,11 @@ export interface PluginHost {
   readonly verbose: boolean;
   /** nbdkit_stdio_safe: false under -s, where stdin and stdout are the client's connection. */
   readonly stdioSafe: boolean;
+  /**
+   * The value of `-D NAME.FLAG=N` for a built-in plugin's debug flag ("data.AST"), or
+   * undefined when not given. Only flags listed in plugin-registry.ts are taken.
+   */
+  debugFlag?(name: string): number | undefined;
 }
 
 /**

@@ -688,9 +688,82 @@ class Evaluator {
   }
 }
 
-/** Parse, simplify and evaluate `text` into target; returns the size the data reached. */
-export async function evaluateData(text: string, target: DataTarget, lookup: Lookup): Promise<bigint> {
+/**
+ * The tree one node a line, indented by depth, in the notation nbdkit's `-D data.AST=1` prints
+ * (nbdkit's own tests read it to check the simplifier).
+ */
+export function describeTree(e: Expr, level = 0, out: string[] = []): string[] {
+  const indent = ' '.repeat(4 * Math.min(level, 10));
+  const line = (text: string): number => out.push(indent + text);
+  switch (e.t) {
+    case 'null':
+      line('null');
+      break;
+    case 'list':
+      line('(');
+      for (const item of e.items) describeTree(item, level + 1, out);
+      line(')');
+      break;
+    case 'byte':
+      line(String(e.b));
+      break;
+    case 'abs':
+      line(`@${e.n}`);
+      break;
+    case 'rel':
+      line(`@${e.n}`);
+      break;
+    case 'align':
+      line(`@^${e.n}`);
+      break;
+    case 'file':
+      line(`<${e.name}`);
+      break;
+    case 'script':
+      line(`<(${e.text})`);
+      break;
+    case 'string': {
+      let text = '';
+      for (const byte of e.s) text += byte >= 32 && byte <= 126 ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+      line(`"${text}"`);
+      break;
+    }
+    case 'fill':
+      line(`fill(${e.b}*${e.n})`);
+      break;
+    case 'name':
+      line(`\\${e.name}`);
+      break;
+    case 'assign':
+      line('(');
+      describeTree(e.e, level + 1, out);
+      line(`) -> \\${e.name}`);
+      break;
+    case 'repeat':
+      line('(');
+      describeTree(e.e, level + 1, out);
+      line(`) *${e.n}`);
+      break;
+    case 'slice':
+      line('(');
+      describeTree(e.e, level + 1, out);
+      line(`)[${e.n}:${e.m}]`);
+      break;
+  }
+  return out;
+}
+
+/**
+ * Parse, simplify and evaluate `text` into target; returns the size the data reached. `debug`,
+ * when given, receives the simplified tree (for -D data.AST=1).
+ */
+export async function evaluateData(text: string, target: DataTarget, lookup: Lookup, debug?: (line: string) => void): Promise<bigint> {
   const tree = simplify(new Parser(lookup).parse(text));
+  if (debug) {
+    debug('BEGIN AST (-D data.AST=1)');
+    for (const line of describeTree(tree)) debug(line);
+    debug('END AST');
+  }
   return new Evaluator().run(tree, target);
 }
 

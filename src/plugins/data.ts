@@ -87,7 +87,8 @@ const createDataPlugin: PluginFactory = (host) => {
         }
         default: {
           const lookup = (name: string): string | undefined => extra.find(([key]) => key === name)?.[1] ?? process.env[name];
-          dataSize = await evaluateData(source!.value, pages, lookup);
+          const printTree = host.debugFlag?.('data.AST') ? (line: string) => host.debug(line) : undefined;
+          dataSize = await evaluateData(source!.value, pages, lookup, printTree);
         }
       }
       host.debug(`implicit data size: ${dataSize}`);

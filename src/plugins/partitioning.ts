@@ -303,6 +303,7 @@ const createPartitioningPlugin: PluginFactory = (host) => {
     },
     get_ready() {
       layout = (partitionType === 'gpt' ? buildGpt(files) : buildMbr(files)).layout;
+      if (!host.debugFlag?.('partitioning.regions')) return;
       for (const [i, r] of layout.regions.entries()) {
         host.debug(`region[${i}]: ${r.start.toString(16)}-${r.end.toString(16)} type=${r.type === 'file' ? files[r.file].name : r.type}`);
       }
