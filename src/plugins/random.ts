@@ -3,29 +3,12 @@
  * read (nbdkit-random-plugin(1)). Writes succeed only if they write what is already there.
  *
  * Byte i of the disk is, as in nbdkit, the low 8 bits of the third xoshiro256** output after
- * seeding with seed + i, so the same seed gives the same disk as native nbdkit.
+ * seeding with seed + i, so the same seed gives the same disk as native nbdkit (computed in
+ * WebAssembly: random-wasm.ts).
  */
 import { CacheMode, type PluginFactory, PluginError, ThreadModel } from '../host/plugin.js';
 import { parseUnsigned, unknownParameter } from './parse-number.js';
-import { Xoshiro256 } from './xoshiro.js';
-
-/** Fill buf with the random disk of `seed` at offset. */
-export function fillRandom(buf: Uint8Array, seed: number, offset: bigint): void {
-  const rng = new Xoshiro256();
-  const start = BigInt.asUintN(64, BigInt(seed) + offset);
-  let hi = Number(start >> 32n);
-  let lo = Number(start & 0xffffffffn);
-  for (let i = 0; i < buf.length; i++) {
-    rng.seedHalves(hi, lo);
-    rng.next();
-    rng.next();
-    buf[i] = rng.next() & 0xff;
-    if (++lo > 0xffffffff) {
-      lo = 0;
-      hi = (hi + 1) >>> 0;
-    }
-  }
-}
+import { fillRandomBytes } from './random-wasm.js';
 
 const createRandomPlugin: PluginFactory = (host) => {
   let size = 0n;
@@ -47,10 +30,10 @@ const createRandomPlugin: PluginFactory = (host) => {
     get_size: () => size,
     can_multi_conn: () => true,
     can_cache: () => CacheMode.NATIVE,
-    pread: (_h, buf, offset) => fillRandom(buf, seed, offset),
+    pread: (_h, buf, offset) => fillRandomBytes(buf, seed, offset),
     pwrite: (_h, buf, offset) => {
       const expected = new Uint8Array(buf.length);
-      fillRandom(expected, seed, offset);
+      fillRandomBytes(expected, seed, offset);
       if (Buffer.compare(expected, buf) !== 0) throw new PluginError('data written does not match expected', 'EIO');
     },
     trim: () => {

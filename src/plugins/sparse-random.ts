@@ -10,6 +10,7 @@
  */
 import { CacheMode, ExtentType, type PluginFactory, PluginError, ThreadModel } from '../host/plugin.js';
 import { parseBool, parseUnsigned, unknownParameter } from './parse-number.js';
+import { fillXoshiroStream } from './random-wasm.js';
 import { Xoshiro256 } from './xoshiro.js';
 
 const BLOCK_SIZE = 4096;
@@ -74,13 +75,12 @@ const createSparseRandomPlugin: PluginFactory = (host) => {
       out.fill(0);
       return;
     }
-    const rng = new Xoshiro256(BigInt(seed) + offset);
     if (!randomContent) {
-      const byte = rng.next() & 0xff;
+      const byte = new Xoshiro256(BigInt(seed) + offset).next() & 0xff;
       out.fill(byte === 0 ? 1 : byte);
       return;
     }
-    for (let i = 0; i < BLOCK_SIZE; i++) out[i] = rng.next() & 0xff;
+    fillXoshiroStream(out, BigInt(seed) + offset);
   };
 
   /** Visit [offset, offset+count) block by block as nbdkit does: head, whole blocks, tail. */

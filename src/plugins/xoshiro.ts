@@ -136,3 +136,25 @@ export class Xoshiro256 {
     return (BigInt(this.hi) << 32n) | BigInt(this.lo);
   }
 }
+
+/**
+ * The random plugin's bytes computed literally, as nbdkit does: for byte i, seed with
+ * seed + offset + i and keep the low 8 bits of the third output. Slow (fourteen 64-bit
+ * multiplications a byte): the plugin uses random-wasm.ts, and tests check it against this.
+ */
+export function literalRandomBytes(buf: Uint8Array, seed: number, offset: bigint): void {
+  const rng = new Xoshiro256();
+  const start = BigInt.asUintN(64, BigInt(seed) + offset);
+  let hi = Number(start >> 32n);
+  let lo = Number(start & 0xffffffffn);
+  for (let i = 0; i < buf.length; i++) {
+    rng.seedHalves(hi, lo);
+    rng.next();
+    rng.next();
+    buf[i] = rng.next() & 0xff;
+    if (++lo > 0xffffffff) {
+      lo = 0;
+      hi = (hi + 1) >>> 0;
+    }
+  }
+}
