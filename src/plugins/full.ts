@@ -2,13 +2,14 @@
  * full: `nbdkit-ts full 1G`, a disk that reads as zeroes and fails every write, zero and trim
  * with ENOSPC, like /dev/full (nbdkit-full-plugin(1)). For testing how clients handle a full disk.
  */
-import { CacheMode, ExtentType, type PluginFactory, PluginError, ThreadModel } from '../host/plugin.js';
+import { CacheMode, ExtentType, type PluginFactory, PluginError, ReportedPluginError, ThreadModel } from '../host/plugin.js';
 import { unknownParameter } from './parse-number.js';
 
 const createFullPlugin: PluginFactory = (host) => {
   let size: bigint | undefined;
+  // nbdkit's full plugin fails with the errno alone and logs nothing: neither does this.
   const noSpace = (): never => {
-    throw new PluginError('No space left on device', 'ENOSPC');
+    throw new ReportedPluginError('No space left on device', 'ENOSPC');
   };
   return {
     name: 'full',
