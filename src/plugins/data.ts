@@ -104,6 +104,8 @@ const createDataPlugin: PluginFactory = (host) => {
     can_multi_conn: () => true,
     can_cache: () => CacheMode.NATIVE,
     can_fast_zero: () => true,
+    // Every byte of buf is written (or the read fails).
+    pread_fills_buffer: true,
     pread: (_h, buf, offset) => pages.read(buf, offset),
     pwrite: (_h, buf, offset) => pages.write(buf, offset),
     zero: (_h, count, offset) => pages.zero(count, offset),

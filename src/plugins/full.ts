@@ -29,6 +29,8 @@ const createFullPlugin: PluginFactory = (host) => {
     get_size: () => size!,
     can_multi_conn: () => true,
     can_cache: () => CacheMode.NATIVE,
+    // Every byte of buf is written (or the read fails).
+    pread_fills_buffer: true,
     pread: (_h, buf) => {
       buf.fill(0);
     },

@@ -81,6 +81,8 @@ const createInfoPlugin: PluginFactory = () => {
     // Time modes read differently at each read, and addresses differ between clients.
     can_multi_conn: () => mode === 'exportname' || mode === 'base64exportname',
     can_cache: () => CacheMode.NATIVE,
+    // Every byte of buf is written (or the read fails).
+    pread_fills_buffer: true,
     pread(h, buf, offset) {
       const handle = h as InfoHandle;
       if (isTimeMode()) {

@@ -317,6 +317,8 @@ const createPartitioningPlugin: PluginFactory = (host) => {
     can_multi_conn: () => true,
     can_cache: () => CacheMode.EMULATE,
 
+    // Every byte of buf is written (or the read fails).
+    pread_fills_buffer: true,
     pread(_h, buf, offset) {
       let done = 0;
       while (done < buf.length) {

@@ -58,6 +58,8 @@ const createPatternPlugin: PluginFactory = (host) => {
     get_size: () => size,
     can_multi_conn: () => true,
     can_cache: () => CacheMode.NATIVE,
+    // Every byte of buf is written (or the read fails).
+    pread_fills_buffer: true,
     pread: (_h, buf, offset) => fillPattern(buf, offset),
   };
 };

@@ -30,6 +30,8 @@ const createRandomPlugin: PluginFactory = (host) => {
     get_size: () => size,
     can_multi_conn: () => true,
     can_cache: () => CacheMode.NATIVE,
+    // Every byte of buf is written (or the read fails).
+    pread_fills_buffer: true,
     pread: (_h, buf, offset) => fillRandomBytes(buf, seed, offset),
     pwrite: (_h, buf, offset) => {
       const expected = new Uint8Array(buf.length);

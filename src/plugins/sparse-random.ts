@@ -150,6 +150,8 @@ const createSparseRandomPlugin: PluginFactory = (host) => {
     can_multi_conn: () => true,
     can_cache: () => CacheMode.NATIVE,
 
+    // Every byte of buf is written (or the read fails).
+    pread_fills_buffer: true,
     pread(_h, buf, offset) {
       const scratch = new Uint8Array(BLOCK_SIZE);
       eachBlock(buf.length, offset, (block, inBlock, n, position, done) => {

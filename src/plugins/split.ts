@@ -108,6 +108,8 @@ const createSplitPlugin: PluginFactory = (host) => {
     get_size: (h) => (h as SplitHandle).size,
     can_cache: () => CacheMode.NATIVE,
 
+    // Every byte of buf is written (or the read fails).
+    pread_fills_buffer: true,
     pread(h, buf, offset) {
       eachPart(h as SplitHandle, buf.length, offset, (part, fileOffset, length, done) => {
         let got = 0;
