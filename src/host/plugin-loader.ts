@@ -46,6 +46,8 @@ export async function configure(
   options: { complete: boolean },
 ): Promise<void> {
   for (const { key, value } of params) {
+    // As nbdkit: a plugin without config takes no parameter at all, bare or key=value.
+    if (!plugin.config) throw new UsageError(`${plugin.name}: this plugin does not need command line configuration`);
     let configKey = key;
     if (configKey === undefined) {
       if (!plugin.magic_config_key) {
@@ -54,7 +56,6 @@ export async function configure(
       configKey = plugin.magic_config_key;
     }
     if (!isValidConfigKey(configKey)) throw new UsageError(`malformed parameter key '${configKey}'`);
-    if (!plugin.config) throw new UsageError(`${plugin.name}: this plugin does not need command line configuration`);
     await plugin.config(configKey, value);
   }
   if (options.complete && plugin.config_complete) await plugin.config_complete();

@@ -1,17 +1,14 @@
 /**
  * zero: a read-only disk of size 0 (nbdkit-zero-plugin(1), kept by nbdkit for old scripts;
- * `null` is its modern form). It takes no parameters.
+ * `null` is its modern form). It takes no parameters (no config callback: the server refuses
+ * any, as nbdkit does).
  */
 import { CacheMode, type PluginFactory, PluginError, ThreadModel } from '../host/plugin.js';
-import { unknownParameter } from './parse-number.js';
 
 const createZeroPlugin: PluginFactory = () => ({
   name: 'zero',
   longname: 'nbdkit zero plugin',
   description: 'A read-only disk of size 0.',
-  config(key) {
-    throw unknownParameter(key);
-  },
   thread_model: () => ThreadModel.PARALLEL,
   open: () => ({}),
   get_size: () => 0n,
