@@ -4,6 +4,7 @@
  */
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Backend } from './backend.js';
+import type { PeerAddress } from './plugin.js';
 import { Handshake, HandshakeAbort, type HandshakeIO, type HandshakeOptions } from './handshake.js';
 import { ConnectionClosedError, InputReader } from './input.js';
 import { logDebug, logError } from './log.js';
@@ -27,6 +28,8 @@ export interface ClientStreams {
   transport(): Duplex;
   /** Ends the connection for good; at once when `now`, else after queued replies are sent. */
   close(now?: boolean): void;
+  /** The client's address (nbdkit_peer_name); undefined when it has none. */
+  peer?: PeerAddress;
 }
 
 function writeTo(output: Writable, data: Buffer): void {
@@ -85,6 +88,7 @@ export async function serveConnection(
   const peer = new ConnectionPeer(streams.peerFd);
   const refusal: DisconnectState = { refusing: false };
   const client: ClientFacts = {
+    peer: streams.peer,
     peerCredentials: () => peer.credentials(),
     peerSecurityContext: () => peer.securityContext(),
     peerTlsDn: () => peer.tlsDn(),

@@ -2,12 +2,13 @@
  * Where clients come from: a Unix socket (-U, including a private one for -U -), TCP (-p/-i),
  * or stdin/stdout for exactly one client (-s).
  */
-import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { fstatSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { createServer, type ListenOptions, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import type { ClientStreams } from './connection.js';
+import type { PeerAddress } from './plugin.js';
 import { takeOverWithDirectReads } from './direct-socket.js';
 
 export type Accept = (streams: ClientStreams) => void;
@@ -17,6 +18,17 @@ export type Accept = (streams: ClientStreams) => void;
  * InputReader's own buffers, `streams` through 'data' events.
  */
 export type SocketReads = 'direct' | 'streams';
+
+/** The client's address as nbdkit_peer_name reports it (read at accept, before any take-over). */
+export function peerOf(socket: Socket): PeerAddress {
+  const { remoteAddress, remotePort, remoteFamily } = socket;
+  if (remoteAddress === undefined || remotePort === undefined) return { family: 'unix' };
+  // Node listens on one dual-stack socket where nbdkit has one per family: an IPv4 client
+  // shows up as ::ffff:a.b.c.d here, and as a.b.c.d under nbdkit.
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(remoteAddress);
+  if (mapped) return { family: 'ipv4', address: mapped[1], port: remotePort };
+  return { family: remoteFamily === 'IPv6' ? 'ipv6' : 'ipv4', address: remoteAddress, port: remotePort };
+}
 
 /** A socket's descriptor, for reading its peer's credentials (peer.ts). */
 function descriptorOf(socket: Socket): number | undefined {
@@ -29,8 +41,10 @@ function acceptor(reads: SocketReads, accept: Accept, keepAlive: boolean): (sock
     // --keepalive: SO_KEEPALIVE stays on the descriptor whoever reads it afterwards.
     if (keepAlive) accepted.setKeepAlive(true);
     const peerFd = descriptorOf(accepted);
+    const peer = peerOf(accepted);
     const taken = reads === 'direct' ? takeOverWithDirectReads(accepted) : undefined;
-    accept(taken ? { ...socketStreams(taken.socket), reader: taken.reader, socketFd: taken.fd, peerFd } : { ...socketStreams(accepted), peerFd });
+    const streams = taken ? { ...socketStreams(taken.socket), reader: taken.reader, socketFd: taken.fd } : socketStreams(accepted);
+    accept({ ...streams, peerFd, peer });
   };
 }
 
@@ -134,7 +148,15 @@ export async function listenTcp(
 
 /** -s: the single client is on stdin and stdout. */
 export function stdioStreams(): ClientStreams {
+  let peer: PeerAddress | undefined;
+  try {
+    // libnbd's connect_command and qemu hand the server one end of a socketpair.
+    if (fstatSync(0).isSocket()) peer = { family: 'unix' };
+  } catch {
+    peer = undefined;
+  }
   return {
+    peer,
     input: process.stdin,
     output: process.stdout,
     // nbdkit reads the peer's credentials from stdin, a socket when libnbd's connect_command ran it.

@@ -60,8 +60,10 @@ export interface ServerOptions {
   debugEnviron: boolean;
   /** --mask-handshake: the global handshake flags offered are masked with this. */
   handshakeMask: number;
-  /** -D NAME.FLAG=N, in command-line order (nbdkit-ts has no debug variables to set). */
+  /** -D NAME.FLAG=N, in command-line order: the NAME.FLAG parts. */
   debugFlags: string[];
+  /** -D NAME.FLAG=N: the value N of each NAME.FLAG (the last one given wins). */
+  debugValues: Record<string, number>;
 }
 
 /** How long a client may take to choose an export unless --timeout says otherwise. */
@@ -103,6 +105,7 @@ export function defaultOptions(): ServerOptions {
     debugEnviron: false,
     handshakeMask: 0xffff,
     debugFlags: [],
+    debugValues: {},
   };
 }
 
@@ -155,12 +158,11 @@ function parseUnsigned(what: string, value: string): number {
   return n;
 }
 
-/** -D NAME.FLAG=N, checked as nbdkit checks it. nbdkit.environ=N is the one nbdkit-ts uses. */
-function parseDebugFlag(options: ServerOptions, value: string): string {
+/** -D NAME.FLAG=N, checked as nbdkit checks it. */
+function parseDebugFlag(value: string): [name: string, value: number] {
   const match = /^([^.=]+)\.([^=]+)=(-?\d+|0[xX][0-9a-fA-F]+)$/.exec(value);
   if (!match) throw new UsageError('-D (Debug Flag) must have the format NAME.FLAG=N');
-  if (match[1] === 'nbdkit' && match[2] === 'environ') options.debugEnviron = Number(match[3]) !== 0;
-  return `${match[1]}.${match[2]}`;
+  return [`${match[1]}.${match[2]}`, Number(match[3])];
 }
 
 function parseLog(options: ServerOptions, value: string): void {
@@ -223,8 +225,13 @@ export const SPECS: readonly OptionSpec[] = [
     long: 'debug',
     short: 'D',
     arg: 'NAME.FLAG=N',
-    help: 'set a debug flag (nbdkit.environ=1 with -v prints the environment; others are not used)',
-    set: (o, v) => o.debugFlags.push(parseDebugFlag(o, v)),
+    help: 'set a debug flag (nbdkit.environ=1 with -v prints the environment; data.AST and partitioning.regions are used)',
+    set: (o, v) => {
+      const [name, value] = parseDebugFlag(v);
+      o.debugFlags.push(name);
+      o.debugValues[name] = value;
+      if (name === 'nbdkit.environ') o.debugEnviron = value !== 0;
+    },
   },
   { long: 'dump-config', help: 'print how nbdkit-ts was built (key=value) and exit', flag: (o) => (o.dumpConfig = true) },
   {
@@ -432,10 +439,9 @@ export function parseCommandLine(argv: string[]): ServerOptions {
   if (positionals.length > 0) {
     options.plugin = positionals[0];
     for (const param of positionals.slice(1)) {
+      // As nbdkit: key=value only when what precedes the first '=' is a key; anything else
+      // ('<(i=0; ...)' for the data plugin, '=1M') is a bare value for the magic key.
       const eq = param.indexOf('=');
-      if (eq === 0) throw new UsageError(`malformed parameter '${param}': empty key`);
-      // As nbdkit: text before '=' that is no valid key (a URI's "nbd+unix://?socket") makes
-      // the whole parameter a bare value for the magic key.
       if (eq === -1 || !isValidConfigKey(param.slice(0, eq))) options.params.push({ key: undefined, value: param });
       else options.params.push({ key: param.slice(0, eq), value: param.slice(eq + 1) });
     }

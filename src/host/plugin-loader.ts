@@ -3,7 +3,7 @@
  * plugin, then load, config each key=value in order, and config_complete, as nbdkit does.
  */
 import { existsSync } from 'node:fs';
-import { isPluginName, languageOfScript, loadPluginFactory } from './plugin-registry.js';
+import { isPluginName, languageOfScript, loadPluginFactory, pluginNames } from './plugin-registry.js';
 import { isValidConfigKey, UsageError, type ServerOptions } from './options.js';
 import type { Plugin, PluginHost } from './plugin.js';
 
@@ -28,7 +28,7 @@ export function resolvePlugin(options: ServerOptions): ResolvedPlugin {
     }
     return { name: language, params: [{ key: undefined, value: plugin }, ...options.params] };
   }
-  throw new UsageError(`unknown plugin "${plugin}" (plugins: memory, file, null, js, lua, python, tcl, eval, sh, streaming)`);
+  throw new UsageError(`unknown plugin "${plugin}" (plugins: ${pluginNames().join(', ')})`);
 }
 
 /** Build the plugin and run load. */
@@ -46,6 +46,8 @@ export async function configure(
   options: { complete: boolean },
 ): Promise<void> {
   for (const { key, value } of params) {
+    // As nbdkit: a plugin without config takes no parameter at all, bare or key=value.
+    if (!plugin.config) throw new UsageError(`${plugin.name}: this plugin does not need command line configuration`);
     let configKey = key;
     if (configKey === undefined) {
       if (!plugin.magic_config_key) {
@@ -54,7 +56,6 @@ export async function configure(
       configKey = plugin.magic_config_key;
     }
     if (!isValidConfigKey(configKey)) throw new UsageError(`malformed parameter key '${configKey}'`);
-    if (!plugin.config) throw new UsageError(`${plugin.name}: this plugin does not need command line configuration`);
     await plugin.config(configKey, value);
   }
   if (options.complete && plugin.config_complete) await plugin.config_complete();

@@ -14,6 +14,15 @@ const PLUGIN_MODULES: Readonly<Record<string, () => Promise<PluginModule>>> = {
   memory: () => import('../plugins/memory.js'),
   file: () => import('../plugins/file.js'),
   null: () => import('../plugins/null.js'),
+  data: () => import('../plugins/data.js'),
+  pattern: () => import('../plugins/pattern.js'),
+  zero: () => import('../plugins/zero.js'),
+  full: () => import('../plugins/full.js'),
+  random: () => import('../plugins/random.js'),
+  'sparse-random': () => import('../plugins/sparse-random.js'),
+  info: () => import('../plugins/info.js'),
+  split: () => import('../plugins/split.js'),
+  partitioning: () => import('../plugins/partitioning.js'),
   js: () => import('../languages/js/index.js'),
   lua: () => import('../languages/lua/index.js'),
   python: () => import('../languages/python/index.js'),
@@ -27,6 +36,17 @@ const PLUGIN_MODULES: Readonly<Record<string, () => Promise<PluginModule>>> = {
   curl: () => import('../plugins/curl.js'),
   S3: () => import('../plugins/s3.js'),
 };
+
+/** The -D NAME.FLAG debug flags built-in plugins read (PluginHost.debugFlag). */
+const PLUGIN_DEBUG_FLAGS: Readonly<Record<string, readonly string[]>> = {
+  data: ['AST'],
+  partitioning: ['regions'],
+};
+
+export function isPluginDebugFlag(plugin: string | undefined, flag: string): boolean {
+  if (plugin === undefined || !Object.prototype.hasOwnProperty.call(PLUGIN_DEBUG_FLAGS, plugin)) return false;
+  return PLUGIN_DEBUG_FLAGS[plugin].some((name) => `${plugin}.${name}` === flag);
+}
 
 export function pluginNames(): string[] {
   return Object.keys(PLUGIN_MODULES);

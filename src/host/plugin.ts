@@ -74,6 +74,14 @@ export interface PeerCredentials {
 }
 
 /**
+ * The client's address as nbdkit_peer_name gives it: IPv4 or IPv6 with the port, or a Unix
+ * socket (whose client has no name worth telling).
+ */
+export type PeerAddress =
+  | { readonly family: 'ipv4' | 'ipv6'; readonly address: string; readonly port: number }
+  | { readonly family: 'unix' };
+
+/**
  * Facts about the connection that nbdkit exposes to callbacks (nbdkit_export_name,
  * nbdkit_is_tls, nbdkit_peer_*, nbdkit_peer_tls_dn), and nbdkit_disconnect. The methods are
  * optional so that a plugin can be driven without a server (tests, embedders); the server's
@@ -84,6 +92,8 @@ export interface ConnectionInfo {
   readonly exportName: string;
   readonly tls: boolean;
   readonly readonly: boolean;
+  /** nbdkit_peer_name: undefined when the client is not on a socket (-s on a pipe). */
+  readonly peer?: PeerAddress;
   /** SO_PEERCRED of the client's socket; throws a PluginError where the transport cannot tell. */
   peerCredentials?(): PeerCredentials;
   /** SO_PEERSEC of the client's socket; throws a PluginError where there is none. */
@@ -115,6 +125,11 @@ export interface PluginHost {
   readonly verbose: boolean;
   /** nbdkit_stdio_safe: false under -s, where stdin and stdout are the client's connection. */
   readonly stdioSafe: boolean;
+  /**
+   * The value of `-D NAME.FLAG=N` for a built-in plugin's debug flag ("data.AST"), or
+   * undefined when not given. Only flags listed in plugin-registry.ts are taken.
+   */
+  debugFlag?(name: string): number | undefined;
 }
 
 /**

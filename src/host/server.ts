@@ -14,6 +14,7 @@ import { isVerbose, logDebug, logError, logRaw, logWarning, setLogDestination, s
 import { longOptionsText, parseCommandLine, type ServerOptions, shortOptionsText, UsageError } from './options.js';
 import { type Plugin, type PluginHost, ReportedPluginError } from './plugin.js';
 import { configure, instantiate, type ResolvedPlugin, resolvePlugin } from './plugin-loader.js';
+import { isPluginDebugFlag } from './plugin-registry.js';
 import { parseSize } from './size.js';
 import { captiveEnvironment, runCaptive, serverUri } from './captive.js';
 import { loadTlsConfig, type TlsConfig } from './tls.js';
@@ -56,6 +57,7 @@ function makeHost(options: ServerOptions, shutdown: Shutdown): PluginHost {
     readonly: options.readonly,
     verbose: options.verbose,
     stdioSafe: !options.single,
+    debugFlag: (name) => options.debugValues[name],
   };
 }
 
@@ -89,7 +91,10 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
   }
   // nbdkit-ts has no debug variables for -D to set: say so, as nbdkit does of a flag nothing
   // uses. Flags for nbdkit's own core (nbdkit.*) pass silently, as they do there.
-  for (const flag of options.debugFlags) if (!flag.startsWith('nbdkit.')) logWarning(`debug flag -D ${flag} was not used`);
+  // A built-in plugin's own flags (data.AST) are used when that plugin is the one served.
+  for (const flag of options.debugFlags) {
+    if (!flag.startsWith('nbdkit.') && !isPluginDebugFlag(options.plugin, flag)) logWarning(`debug flag -D ${flag} was not used`);
+  }
   if (options.debugEnviron) {
     // -D nbdkit.environ=1: what the plugin and --run will see, for debugging with -v.
     for (const [key, value] of Object.entries(process.env)) logDebug(`environ: ${key}=${value ?? ''}`);

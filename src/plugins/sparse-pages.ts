@@ -22,11 +22,25 @@ function isZero(bytes: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * When pages are freed. nbdkit's sparse allocator frees a page whenever it becomes all zero by
+ * a zero, or by a blit (the data plugin's copy of one disk into another); its zstd allocator
+ * frees only pages that a zero covers whole, and never after a blit.
+ */
+export interface PageRules {
+  freePartlyZeroedPages: boolean;
+  freeZeroPagesAfterBlit: boolean;
+}
+
+const SPARSE_RULES: PageRules = { freePartlyZeroedPages: true, freeZeroPagesAfterBlit: true };
+
 export class SparsePages implements RamDisk {
   readonly fd = undefined;
 
   private readonly pages = new Map<number, Uint8Array>();
   private readonly freePages: Uint8Array[] = [];
+
+  constructor(private readonly rules: PageRules = SPARSE_RULES) {}
 
   /** Number of pages holding data (for debugging and tests). */
   get allocatedPages(): number {
@@ -93,8 +107,59 @@ export class SparsePages implements RamDisk {
       const data = this.pages.get(page);
       if (data) {
         if (n < PAGE_SIZE) data.fill(0, inPage, inPage + n);
-        if (n === PAGE_SIZE || isZero(data)) this.freePage(page, data);
+        if (n === PAGE_SIZE || (this.rules.freePartlyZeroedPages && isZero(data))) this.freePage(page, data);
       }
+      done += n;
+    }
+  }
+
+  /** Whether no page in [offset, offset+length) is allocated. */
+  isHole(length: number, offset: bigint): boolean {
+    let [page, inPage] = locate(offset);
+    for (let done = 0; done < length; page++, inPage = 0) {
+      if (this.pages.has(page)) return false;
+      done += PAGE_SIZE - inPage;
+    }
+    return true;
+  }
+
+  /** Set length bytes to `byte`: zero (freeing pages) for 0, else a write that allocates. */
+  fill(byte: number, length: number, offset: bigint): void {
+    if (byte === 0) return this.zero(length, offset);
+    let [page, inPage] = locate(offset);
+    for (let done = 0; done < length; page++, inPage = 0) {
+      const n = Math.min(PAGE_SIZE - inPage, length - done);
+      let data = this.pages.get(page);
+      if (!data) {
+        data = this.newPage();
+        this.pages.set(page, data);
+      }
+      data.fill(byte, inPage, inPage + n);
+      done += n;
+    }
+  }
+
+  /**
+   * Copy length bytes of `source` at sourceOffset to destOffset, page by page of this disk,
+   * freeing (or not allocating) a page that ends up all zero, as the rules say.
+   */
+  blit(source: SparsePages, length: number, sourceOffset: bigint, destOffset: bigint): void {
+    let [page, inPage] = locate(destOffset);
+    let from = sourceOffset;
+    for (let done = 0; done < length; page++, inPage = 0) {
+      const n = Math.min(PAGE_SIZE - inPage, length - done);
+      let data = this.pages.get(page);
+      // A hole copied onto a hole leaves a hole: the page would be allocated and freed at once.
+      if (!(data === undefined && this.rules.freeZeroPagesAfterBlit && source.isHole(n, from))) {
+        if (!data) {
+          data = this.newPage();
+          this.pages.set(page, data);
+        }
+        const piece = data.subarray(inPage, inPage + n);
+        source.read(piece, from);
+        if (this.rules.freeZeroPagesAfterBlit && isZero(piece) && isZero(data)) this.freePage(page, data);
+      }
+      from += BigInt(n);
       done += n;
     }
   }
