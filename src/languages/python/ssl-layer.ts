@@ -388,7 +388,8 @@ def _date(text):
 _VERIFY_REASONS = {
     'DEPTH_ZERO_SELF_SIGNED_CERT': 'self-signed certificate',
     'SELF_SIGNED_CERT_IN_CHAIN': 'self-signed certificate in certificate chain',
-    'UNABLE_TO_VERIFY_LEAF_SIGNATURE': 'unable to verify the first certificate',
+    # OpenSSL reports a leaf from an unknown issuer as 'unable to get local issuer certificate'.
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE': 'unable to get local issuer certificate',
     'UNABLE_TO_GET_ISSUER_CERT_LOCALLY': 'unable to get local issuer certificate',
     'UNABLE_TO_GET_ISSUER_CERT': 'unable to get issuer certificate',
     'CERT_HAS_EXPIRED': 'certificate has expired',
