@@ -7,7 +7,8 @@
 // --runs times; the table shows medians. Run `node bench/run.mjs --help` for the options.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -26,7 +27,9 @@ const HELP = `usage: node bench/run.mjs [options]
   --runs N          measured runs per workload, after one warm-up (default 3)
   --size MiB        disk size for the bulk workloads (default 512)
   --small-size MiB  disk size for 4 KiB requests one at a time (default 64)
-  --plugins LIST    comma-separated subset of: file,memory,lua,python,tcl
+  --plugins LIST    comma-separated subset of: file,memory,lua,python,tcl,python-http
+                    (python-http: bench/plugins/http.py reading the disk from a local HTTP
+                    server with range requests; read256k and startup only)
   --workloads LIST  comma-separated subset of: read256k,read4k64,read4k1,write256k,startup
   --timeout S       limit for one workload run, in seconds (default 120)
   --cold            a fresh server for every run (default: one server per workload,
@@ -78,7 +81,51 @@ const PLUGIN_SETUPS = {
   lua: { args: (disk) => ['lua', join(PLUGINS, 'file.lua'), `file=${disk}`] },
   python: { args: (disk) => ['python', join(PLUGINS, 'file.py'), `file=${disk}`] },
   tcl: { args: (disk) => ['tcl', join(PLUGINS, 'file.tcl'), `file=${disk}`] },
+  'python-http': {
+    args: (disk) => ['python', join(PLUGINS, 'http.py'), `url=${httpDiskUrl(disk)}`],
+    only: ['read256k', 'startup'],
+  },
 };
+
+/**
+ * The loopback HTTP server python-http reads from: serves the bench's disk files with HEAD and
+ * single-range GETs, from this process (startHttpDiskServer, before the plugins run).
+ */
+let httpServer;
+function httpDiskUrl(disk) {
+  return `http://127.0.0.1:${httpServer.address().port}${encodeURI(disk)}`;
+}
+
+function startHttpDiskServer() {
+  return new Promise((resolveListening) => {
+    httpServer = createHttpServer((req, res) => {
+      const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+      let size;
+      try {
+        size = statSync(path).size;
+      } catch {
+        res.statusCode = 404;
+        res.end();
+        return;
+      }
+      const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+      if (!range) {
+        res.setHeader('Content-Length', size);
+        if (req.method === 'HEAD') res.end();
+        else createReadStream(path).pipe(res);
+        return;
+      }
+      const start = Number(range[1]);
+      const end = Math.min(Number(range[2]), size - 1);
+      res.statusCode = 206;
+      res.setHeader('Content-Length', end - start + 1);
+      res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+      createReadStream(path, { start, end }).pipe(res);
+    });
+    httpServer.listen(0, '127.0.0.1', resolveListening);
+    httpServer.unref();
+  });
+}
 
 /** What each workload runs; `$uri` is the server's address. */
 const WORKLOADS = {
@@ -353,6 +400,7 @@ async function main() {
   makeDisk(files.big, SIZE);
   makeDisk(files.small, SMALL_SIZE);
   makeDisk(files.target, SIZE);
+  if (plugins.includes('python-http')) await startHttpDiskServer();
 
   /** results[plugin][workload][impl] = { times: [], byRun: { run: seconds }, peaks: [], error } */
   const results = {};
@@ -360,6 +408,8 @@ async function main() {
     results[plugin] = {};
     const broken = {}; // impl -> why the server would not start for this plugin
     for (const workloadName of workloads) {
+      const only = PLUGIN_SETUPS[plugin].only;
+      if (only && !only.includes(workloadName)) continue;
       const cell = (results[plugin][workloadName] = {});
       for (const impl of impls) cell[impl] = { times: [], byRun: {}, peaks: [] };
       await measureWorkload(plugin, workloadName, impls, files, cell, broken);
@@ -411,6 +461,7 @@ function render(results, impls, nativeVersion) {
     const peaks = { ts: [], native: [] };
     for (const workloadName of workloads) {
       const cell = byWorkload[workloadName];
+      if (!cell) continue; // A workload this plugin does not run (PLUGIN_SETUPS[...].only).
       const ts = format(cell.ts, 'time');
       const native = impls.includes('native') ? format(cell.native, 'time') : 'n/a';
       const range = impls.includes('native') ? pairedRange(cell.ts, cell.native) : 'n/a';

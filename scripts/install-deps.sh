@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libnbd-bin python3-libnbd qemu-utils fio openssl nbdkit nbdkit-plugin-python nbdkit-plugin-lua nbdkit-plugin-tcl)
+packages=(libnbd-bin python3-libnbd qemu-utils fio openssl nbdkit nbdkit-plugin-python nbdkit-plugin-lua nbdkit-plugin-tcl python3-boto3)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
