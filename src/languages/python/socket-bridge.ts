@@ -76,13 +76,17 @@ export class SocketBridge {
     const port = this.start();
     Atomics.store(this.signal, 0, 0);
     port.postMessage(request);
-    for (;;) {
-      Atomics.wait(this.signal, 0, 0);
-      const message = receiveMessageOnPort(port);
-      if (message) return message.message as SocketReply;
-      // Woken before the message was queued (should not happen): wait again for it.
-      if (!this.worker) return { error: 'EIO', message: 'the network thread is gone' };
-      Atomics.store(this.signal, 0, 0);
-    }
+    // Woken when the answer is queued, or when the worker exits (it raises the flag as it goes):
+    // the worker answers every request, timeouts included, with its own timers.
+    Atomics.wait(this.signal, 0, 0);
+    const message = receiveMessageOnPort(port);
+    return message ? (message.message as SocketReply) : this.lost();
+  }
+
+  private lost(): SocketReply {
+    void this.worker?.terminate();
+    this.worker = undefined;
+    this.port = undefined;
+    return { error: 'EIO', message: 'the network thread of nbdkit-ts stopped' };
   }
 }

@@ -413,6 +413,12 @@ export function socketWorkerMain(load: NodeJS.Require): void {
     }
   }
 
+  // Whatever goes wrong in here, the main thread is waiting for an answer: an error it gets.
+  process.on('uncaughtException', (error: Error) => reply({ error: 'EIO', message: String(error) }));
+  process.on('exit', () => {
+    Atomics.store(signal, 0, 2);
+    Atomics.notify(signal, 0);
+  });
   port.on('message', (request: SocketRequest) => {
     handle(request).then(reply, (error: unknown) => reply({ error: 'EIO', message: String(error) }));
   });
