@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libnbd-bin python3-libnbd qemu-utils fio openssl nbdkit nbdkit-plugin-python nbdkit-plugin-lua nbdkit-plugin-tcl python3-boto3)
+# g++ and make build the native addons: runtimes/fs-native and the optional zstd-napi (allocator=zstd).
+# python3-boto3: the S3 tests (and nbdkit's S3.py under native nbdkit).
+packages=(libnbd-bin python3-libnbd qemu-utils fio openssl nbdkit nbdkit-plugin-python nbdkit-plugin-lua nbdkit-plugin-tcl g++ make python3-boto3)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

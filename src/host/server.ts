@@ -3,15 +3,15 @@
  * down cleanly (close, cleanup, unload, remove the socket and pid file) on a signal, at the end
  * of --run, on nbdkit_shutdown, or when the single -s client leaves.
  */
-import { unlinkSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, unlinkSync, writeFileSync, renameSync } from 'node:fs';
 import { Backend, RequestError } from './backend.js';
 import { type ClientStreams, type ConnectionOptions, serveConnection } from './connection.js';
 import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
 import { optimiseRequestPathSooner } from './js-tiering.js';
 import { listenTcp, listenUnix, type Listening, type SocketReads, stdioStreams } from './listeners.js';
-import { isVerbose, logDebug, logError, logRaw, logWarning, setLogNull, setVerbose } from './log.js';
-import { parseCommandLine, type ServerOptions, UsageError } from './options.js';
+import { isVerbose, logDebug, logError, logRaw, logWarning, setLogDestination, setVerbose } from './log.js';
+import { longOptionsText, parseCommandLine, type ServerOptions, shortOptionsText, UsageError } from './options.js';
 import { type Plugin, type PluginHost, ReportedPluginError } from './plugin.js';
 import { configure, instantiate, type ResolvedPlugin, resolvePlugin } from './plugin-loader.js';
 import { parseSize } from './size.js';
@@ -24,11 +24,26 @@ class Shutdown {
   private requested = false;
   private resolve: (() => void) | undefined;
   readonly done = new Promise<void>((resolve) => (this.resolve = resolve));
+  private readonly listeners = new Set<() => void>();
 
   request(): void {
     if (this.requested) return;
     this.requested = true;
     this.resolve?.();
+    for (const listener of this.listeners) listener();
+  }
+
+  /**
+   * Call `listener` at shutdown, until the returned function is called. (A `.then` on `done`
+   * per connection would keep every connection's closure alive until the server exits.)
+   */
+  onRequest(listener: () => void): () => void {
+    if (this.requested) {
+      listener();
+      return () => undefined;
+    }
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 }
 
@@ -64,27 +79,32 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
     return usageFailure(error);
   }
   setVerbose(options.verbose);
-  setLogNull(options.logNull);
+  setLogDestination(options.log ?? 'stderr');
   // nbdkit-ts has no debug variables for -D to set: say so, as nbdkit does of a flag nothing
   // uses. Flags for nbdkit's own core (nbdkit.*) pass silently, as they do there.
   for (const flag of options.debugFlags) if (!flag.startsWith('nbdkit.')) logWarning(`debug flag -D ${flag} was not used`);
 
-  if (options.version) {
-    process.stdout.write(versionText());
-    return 0;
-  }
-  if (options.dumpConfig) {
-    process.stdout.write(dumpConfig());
-    return 0;
-  }
-  if (options.help && options.plugin === undefined) {
-    process.stdout.write(helpText(undefined));
-    return 0;
+  // nbdkit answers these from the command line alone, before looking at any plugin.
+  if (options.listOptions === 'short') return print(shortOptionsText());
+  if (options.listOptions === 'long') return print(longOptionsText());
+  if (options.dumpConfig) return print(await dumpConfig());
+  if (options.plugin === undefined) {
+    if (options.help) return print(helpText(undefined));
+    if (options.version) return print(versionText());
   }
 
   const foreground =
-    options.foreground || options.single || options.run !== undefined || options.exitWithParent || options.dumpPlugin || options.help;
-  if (!foreground) return daemonize(argv, options.verbose);
+    options.foreground ||
+    options.single ||
+    options.run !== undefined ||
+    options.exitWithParent ||
+    options.dumpPlugin ||
+    options.help ||
+    options.version;
+  if (!foreground) {
+    const input = readsStdin(options) ? readStdin() : undefined;
+    return daemonize(argv, options.verbose, input, inheritedDescriptors(options));
+  }
 
   const shutdown = new Shutdown();
   let plugin: Plugin;
@@ -98,19 +118,15 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
     return usageFailure(error);
   }
 
-  if (options.help) {
-    process.stdout.write(helpText(plugin));
-    return 0;
-  }
+  // With a plugin, --help and --version describe it too: a plugin that cannot load fails them.
+  if (options.help) return print(helpText(plugin));
+  if (options.version) return print(versionText(plugin));
   try {
     await configure(plugin, resolved.params, { complete: !options.dumpPlugin });
   } catch (error) {
     return usageFailure(error);
   }
-  if (options.dumpPlugin) {
-    process.stdout.write(await dumpPlugin(plugin));
-    return 0;
-  }
+  if (options.dumpPlugin) return print(await dumpPlugin(plugin));
 
   const backend = new Backend(plugin, { readonly: options.readonly, threads: options.threads });
   try {
@@ -119,6 +135,32 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
     return usageFailure(error);
   }
   return serve(options, backend, shutdown, tls, mainOptions.exitsAfter ?? false);
+}
+
+/** Whether the plugin reads its script from stdin (`sh -`, `script=-`). */
+function readsStdin(options: ServerOptions): boolean {
+  return options.params.some(({ key, value }) => value === '-' && (key === undefined || key === 'script'));
+}
+
+/** Descriptors the command line hands the plugin (fd=N, dirfd=N), which the server must keep. */
+function inheritedDescriptors(options: ServerOptions): number[] {
+  return options.params
+    .filter(({ key, value }) => (key === 'fd' || key === 'dirfd') && /^\d+$/.test(value) && Number(value) > 2)
+    .map(({ value }) => Number(value));
+}
+
+function readStdin(): Buffer {
+  try {
+    return readFileSync(0);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+/** Information on stdout, then a successful exit. */
+function print(text: string): number {
+  process.stdout.write(text);
+  return 0;
 }
 
 /** Report a start-up failure once (the backend has already printed its own) and give status 1. */
@@ -147,7 +189,7 @@ async function serve(
     handshakeMask: options.handshakeMask,
     tls,
     handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
-    stopping: shutdown.done,
+    onStop: (listener) => shutdown.onRequest(listener),
     soleClient: () => clients.size === 1,
   };
   const accept = (streams: ClientStreams): void => {
@@ -176,7 +218,13 @@ async function serve(
         const reads: SocketReads = tls ? 'streams' : 'direct';
         if (options.unixSocket !== undefined) listening = await listenUnix(options.unixSocket, reads, accept);
         else if (options.port !== undefined || options.ipAddress !== undefined || options.run === undefined) {
-          listening = await listenTcp(Number(options.port ?? DEFAULT_PORT), options.ipAddress, reads, accept);
+          listening = await listenTcp(
+            Number(options.port ?? DEFAULT_PORT),
+            options.ipAddress,
+            reads,
+            accept,
+            options.ipFamily,
+          );
         } else listening = await listenUnix('-', reads, accept);
       } catch (error) {
         logError((error as Error).message);
@@ -184,7 +232,9 @@ async function serve(
       }
       if (options.pidFile) writePidFile(options.pidFile);
       await backend.afterFork();
-      notifyReady();
+      // In the background, as nbdkit, messages go to the system log unless --log said otherwise:
+      // stderr ends with the parent that relayed the start-up messages.
+      if (notifyReady() && options.log === undefined) setLogDestination('syslog');
       if (options.exitWithParent) watchParent(shutdown);
 
       if (options.run !== undefined) {
@@ -199,7 +249,7 @@ async function serve(
     // The signal handlers stay until the end: a second SIGTERM must not cut the clean-up short.
     logDebug('shutting down');
     const closing = listening?.close();
-    // Every connection has stopped reading (connectionOptions.stopping): each finishes its
+    // Every connection has stopped reading (connectionOptions.onStop): each finishes its
     // in-flight requests, sends their replies and closes its handle; stragglers are cut off.
     await Promise.race([Promise.allSettled([...clients.values()]), delay(5000)]);
     for (const streams of clients.keys()) streams.close(true);

@@ -120,6 +120,8 @@ class LuaPlugin {
       get_size: this.guarded('get_size', (h: unknown) => this.getSize(h as LuaHandle)),
       pread: this.guarded('pread', (h: unknown, buf: Uint8Array, offset: bigint, flags: number) =>
         buf.set(this.preadView(h as LuaHandle, buf.length, offset, flags))),
+      // pread must return a string of at least count bytes, all of which are copied.
+      pread_fills_buffer: true,
       pread_view: this.guarded('pread', (h: unknown, count: number, offset: bigint, flags: number) => [
         this.preadView(h as LuaHandle, count, offset, flags),
       ]),
@@ -381,6 +383,13 @@ class LuaPlugin {
       } else {
         delete plugin[name];
       }
+    }
+    // nbdkit's Lua plugin always has a flush (doing nothing when the script has none) and says
+    // can_flush false then: so the server offers FUA, emulated by that flush, to any writable
+    // script that does not answer can_fua itself.
+    if (plugin.flush === undefined) {
+      plugin.flush = () => undefined;
+      if (plugin.can_flush === undefined) plugin.can_flush = () => false;
     }
   }
 

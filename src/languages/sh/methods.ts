@@ -45,7 +45,7 @@ export type ScriptMethods = Required<
     | 'default_export' | 'open' | 'close' | 'export_description' | 'get_size' | 'block_size'
     | 'can_write' | 'can_flush' | 'is_rotational' | 'can_trim' | 'can_zero' | 'can_fast_zero'
     | 'can_extents' | 'can_fua' | 'can_multi_conn' | 'can_cache' | 'pread' | 'pwrite' | 'flush'
-    | 'trim' | 'zero' | 'extents' | 'cache'
+    | 'trim' | 'zero' | 'extents' | 'cache' | 'pread_fills_buffer'
   >
 >;
 
@@ -125,10 +125,11 @@ export function scriptMethods(host: PluginHost, caller: ScriptCaller): ScriptMet
     after_fork: () => plainCall('after_fork', []),
     preconnect: (readonly: boolean) => plainCall('preconnect', [bool(readonly)]),
 
-    async list_exports(readonly: boolean, isTls: boolean): Promise<ExportInfo[]> {
+    async list_exports(readonly: boolean, isTls: boolean): Promise<ExportInfo[] | undefined> {
       const { outcome, text } = await caller.callText('list_exports', [bool(readonly), bool(isTls)]);
       if (outcome === 'false') throw caller.unexpectedFalse('list_exports');
-      if (outcome === 'missing') return [{ name: await defaultExport(readonly, isTls) }];
+      // The server's default: the export default_export names, or none if that fails.
+      if (outcome === 'missing') return undefined;
       return parseExports(text);
     },
 
@@ -230,6 +231,8 @@ export function scriptMethods(host: PluginHost, caller: ScriptCaller): ScriptMet
         );
       }
     },
+    // A pread that printed fewer than count bytes has failed above.
+    pread_fills_buffer: true,
 
     async pwrite(h: unknown, buf: Uint8Array, offset: bigint, flags: number): Promise<void> {
       const args = [asHandle(h).id, String(buf.length), String(offset), flagsString(flags)];
