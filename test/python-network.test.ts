@@ -17,6 +17,8 @@ const FIXTURES = join(ROOT, 'test', 'fixtures', 'python-network');
 const NATIVE = existsSync('/usr/bin/nbdkit') && existsSync('/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-python-plugin.so');
 const BOTO3 = existsSync('/usr/lib/python3/dist-packages/boto3');
 const DISK = randomBytes(3 * 1024 * 1024 + 512);
+/** Each test starts interpreters and real servers: a generous limit for a loaded machine. */
+const SLOW = 300_000;
 
 let work: string;
 let env: NodeJS.ProcessEnv;
@@ -91,7 +93,7 @@ afterAll(async () => {
 });
 
 async function serve(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
-  const server = await startServer(['-r', 'python', ...args], { env: { ...env, ...extraEnv }, cwd: work, timeoutMs: 90_000 });
+  const server = await startServer(['-r', 'python', ...args], { env: { ...env, ...extraEnv }, cwd: work, timeoutMs: 240_000 });
   servers.push(server);
   return server;
 }
@@ -121,7 +123,7 @@ describe('python plugins over HTTP and HTTPS', () => {
       servers.push(native);
       expect((await readThroughNbd(native.uri, 1_000_000, 65536)).equals(DISK.subarray(1_000_000, 1_065_536))).toBe(true);
     }
-  });
+  }, SLOW);
 
   it('reads over HTTPS with real TLS, trusting the CA given, and refuses a server the CA store does not trust', async () => {
     const url = `url=https://localhost:${portOf(https)}/disk`;
@@ -132,7 +134,7 @@ describe('python plugins over HTTP and HTTPS', () => {
     const failed = await run('/usr/bin/python3', ['-c', `import nbd\nh = nbd.NBD()\ntry:\n    h.connect_uri(${JSON.stringify(untrusted.uri)})\nexcept nbd.Error as e:\n    print('refused', e)\n`]);
     expect(failed.stdout.toString()).toMatch(/refused/);
     expect(await untrusted.logged('CERTIFICATE_VERIFY_FAILED')).toMatch(/certificate verify failed: self-signed certificate in certificate chain|unable to get local issuer certificate/);
-  });
+  }, SLOW);
 });
 
 describe('python sockets, TLS and imports: what each probe gives', () => {
@@ -166,7 +168,7 @@ describe('python sockets, TLS and imports: what each probe gives', () => {
   }
 
   it('gives CPython exceptions for network failures, real TLS checks, and clear errors for what is unsupported', async () => {
-    const ours = await runNbdkitTs(['--dump-plugin', 'python', probe], { env: probeEnv, cwd: work, timeoutMs: 90_000 });
+    const ours = await runNbdkitTs(['--dump-plugin', 'python', probe], { env: probeEnv, cwd: work, timeoutMs: 240_000 });
     expect(ours.code, ours.stderr).toBe(0);
     const lines = probeLines(ours.stderr);
     expect(lines.get('refused')).toBe('ConnectionRefusedError ');
@@ -188,7 +190,7 @@ describe('python sockets, TLS and imports: what each probe gives', () => {
         expect(lines.get(name), name).toBe(theirs.get(name));
       }
     }
-  });
+  }, SLOW);
 
   it('says in one line why a compiled extension, a server socket or a thread cannot work', async () => {
     const script = join(work, 'unsupported.py');
@@ -205,13 +207,13 @@ describe('python sockets, TLS and imports: what each probe gives', () => {
       'def pread(h, n, o): return bytes(n)',
       '',
     ].join('\n'));
-    const result = await runNbdkitTs(['--dump-plugin', 'python', script], { env: probeEnv, cwd: work, timeoutMs: 60_000 });
+    const result = await runNbdkitTs(['--dump-plugin', 'python', script], { env: probeEnv, cwd: work, timeoutMs: 240_000 });
     const errors = result.stderr.split('\n').filter((line) => line.startsWith('error:'));
     expect(errors[0]).toMatch(/cannot import 'probe_compiled': it is a compiled extension \(.*probe_compiled\.cpython-311-x86_64-linux-gnu\.so\) built for the host's CPython/);
     expect(errors[1]).toMatch(/binding a socket \(server sockets\) is not supported by nbdkit-ts/);
     expect(errors[2]).toMatch(/can't start new thread: nbdkit-ts runs Python in WebAssembly/);
     expect(errors[3]).toMatch(/socketpair\(\) \(and with it multiprocessing\) is not supported/);
-  });
+  }, SLOW);
 
   it('imports from the virtualenv named by VIRTUAL_ENV instead of the system site-packages', async () => {
     const venv = join(work, 'venv');
@@ -233,11 +235,11 @@ describe('python sockets, TLS and imports: what each probe gives', () => {
       'def pread(h, n, o): return bytes(n)',
       '',
     ].join('\n'));
-    const result = await runNbdkitTs(['--dump-plugin', 'python', script], { env: { ...env, VIRTUAL_ENV: venv }, cwd: work, timeoutMs: 60_000 });
+    const result = await runNbdkitTs(['--dump-plugin', 'python', script], { env: { ...env, VIRTUAL_ENV: venv }, cwd: work, timeoutMs: 240_000 });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/venv: from the venv/);
     expect(result.stderr).toMatch(/system: hidden/);
-  });
+  }, SLOW);
 });
 
 describe.skipIf(!BOTO3)('python plugins with boto3 against an S3-compatible server', () => {
@@ -259,15 +261,15 @@ describe.skipIf(!BOTO3)('python plugins with boto3 against an S3-compatible serv
       's3.put_object(Bucket="disks", Key="disk.img", Body=sys.stdin.buffer.read())',
     ].join('\n')], { input: object, env: { ...CLIENT_ENV, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' } });
     expect(put.code, put.stderr).toBe(0);
-  });
+  }, SLOW);
 
   afterAll(async () => {
     await s3?.close();
-  });
+  }, SLOW);
 
   it('reads and writes the object through boto3 in the plugin', async () => {
     const server = await startServer(['python', join(FIXTURES, 's3_disk.py'), `endpoint=${endpoint}`, 'bucket=disks', 'key=disk.img'], {
-      env: { ...env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' }, cwd: work, timeoutMs: 90_000,
+      env: { ...env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' }, cwd: work, timeoutMs: 240_000,
     });
     servers.push(server);
     expect((await readThroughNbd(server.uri, 4096, 8192)).equals(object.subarray(4096, 12288))).toBe(true);
@@ -281,5 +283,5 @@ describe.skipIf(!BOTO3)('python plugins with boto3 against an S3-compatible serv
       'sys.stdout.write(s3.get_object(Bucket="disks", Key="disk.img", Range="bytes=100000-100020")["Body"].read().decode())',
     ].join('\n')], { env: { ...CLIENT_ENV, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' } });
     expect(got.stdout.toString()).toBe('written through boto3');
-  });
+  }, SLOW);
 });
