@@ -7,7 +7,8 @@
 // --runs times; the table shows medians. Run `node bench/run.mjs --help` for the options.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -26,7 +27,9 @@ const HELP = `usage: node bench/run.mjs [options]
   --runs N          measured runs per workload, after one warm-up (default 3)
   --size MiB        disk size for the bulk workloads (default 512)
   --small-size MiB  disk size for 4 KiB requests one at a time (default 64)
-  --plugins LIST    comma-separated subset of: file,memory,lua,python,tcl,lua-ram,python-ram
+  --plugins LIST    comma-separated subset of: file,memory,lua,python,tcl,lua-ram,python-ram,
+                    python-http (bench/plugins/http.py reading the disk from a local HTTP
+                    server with range requests; read256k and startup only)
   --workloads LIST  comma-separated subset of: read256k,read4k64,read4k1,write256k,startup,
                     read256k4,fio4x16
   --timeout S       limit for one workload run, in seconds (default 120)
@@ -44,7 +47,7 @@ const { values: opts } = parseArgs({
     runs: { type: 'string', default: '3' },
     size: { type: 'string', default: '512' },
     'small-size': { type: 'string', default: '64' },
-    plugins: { type: 'string', default: 'file,memory,lua,python,tcl,lua-ram,python-ram' },
+    plugins: { type: 'string', default: 'file,memory,lua,python,tcl,lua-ram,python-ram,python-http' },
     workloads: { type: 'string', default: 'read256k,read4k64,read4k1,write256k,startup,read256k4,fio4x16' },
     timeout: { type: 'string', default: '120' },
     cold: { type: 'boolean', default: false },
@@ -88,7 +91,51 @@ const PLUGIN_SETUPS = {
   tcl: { args: (disk) => ['tcl', join(PLUGINS, 'file.tcl'), `file=${disk}`] },
   'lua-ram': { args: (_disk, size) => ['lua', join(EXAMPLES, 'lua', 'ramdisk.lua'), `size=${size}`], only: ['fio4x16'] },
   'python-ram': { args: (_disk, size) => ['python', join(EXAMPLES, 'python', 'ramdisk.py'), `size=${size}`], only: ['fio4x16'] },
+  'python-http': {
+    args: (disk) => ['python', join(PLUGINS, 'http.py'), `url=${httpDiskUrl(disk)}`],
+    only: ['read256k', 'startup'],
+  },
 };
+
+/**
+ * The loopback HTTP server python-http reads from: serves the bench's disk files with HEAD and
+ * single-range GETs, from this process (startHttpDiskServer, before the plugins run).
+ */
+let httpServer;
+function httpDiskUrl(disk) {
+  return `http://127.0.0.1:${httpServer.address().port}${encodeURI(disk)}`;
+}
+
+function startHttpDiskServer() {
+  return new Promise((resolveListening) => {
+    httpServer = createHttpServer((req, res) => {
+      const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+      let size;
+      try {
+        size = statSync(path).size;
+      } catch {
+        res.statusCode = 404;
+        res.end();
+        return;
+      }
+      const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+      if (!range) {
+        res.setHeader('Content-Length', size);
+        if (req.method === 'HEAD') res.end();
+        else createReadStream(path).pipe(res);
+        return;
+      }
+      const start = Number(range[1]);
+      const end = Math.min(Number(range[2]), size - 1);
+      res.statusCode = 206;
+      res.setHeader('Content-Length', end - start + 1);
+      res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+      createReadStream(path, { start, end }).pipe(res);
+    });
+    httpServer.listen(0, '127.0.0.1', resolveListening);
+    httpServer.unref();
+  });
+}
 
 /** What each workload runs; `$uri` is the server's address. */
 const WORKLOADS = {
@@ -384,6 +431,7 @@ async function main() {
   makeDisk(files.big, SIZE);
   makeDisk(files.small, SMALL_SIZE);
   makeDisk(files.target, SIZE);
+  if (plugins.includes('python-http')) await startHttpDiskServer();
 
   /** results[plugin][workload][impl] = { times: [], byRun: { run: seconds }, peaks: [], error } */
   const results = {};

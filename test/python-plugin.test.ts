@@ -85,7 +85,7 @@ describe('python plugin start-up', () => {
     expect(badImport.code).not.toBe(0);
     expect(badImport.stderr).toMatch(/ModuleNotFoundError: No module named 'no_such_module_for_nbdkit_ts'/);
     expect(badImport.stderr).toMatch(/bad-import\.py: error running this script/);
-    expect(badImport.stderr).toMatch(/scripts run in pyodide .* not packages installed on the host/);
+    expect(badImport.stderr).toMatch(/scripts run in pyodide .* modules are looked for in PYTHONPATH, the host's site-packages/);
 
     const noPread = await runNbdkitTs(['python', join(FIXTURES, 'no-pread.py')], { env });
     expect(noPread.code).not.toBe(0);

@@ -301,8 +301,9 @@ def _load_script(path):
             tb = tb.tb_next
         _traceback.print_exception(t, e, tb)
         if isinstance(e, ModuleNotFoundError):
-            print('nbdkit-ts: python: scripts run in pyodide (Python %d.%d in WebAssembly), offline: '
-                  'the standard library is there, but not packages installed on the host'
+            print('nbdkit-ts: python: scripts run in pyodide (Python %d.%d in WebAssembly); modules are '
+                  'looked for in PYTHONPATH, the host\'s site-packages and dist-packages (or the '
+                  'virtualenv of VIRTUAL_ENV) and the script\'s directory'
                   % sys.version_info[:2], file=sys.stderr)
         sys.stderr.flush()
         return '%s: error running this script' % path

@@ -30,6 +30,8 @@ import {
 } from '../../host/plugin.js';
 import { exitStatus, FatalWatch, isPyodideFatal } from './fatal.js';
 import { readIntoHeap } from './host-fs.js';
+import { hostImportPaths } from './import-paths.js';
+import { SocketBridge } from './socket-bridge.js';
 import { type HostModule, type PythonRuntime, StderrRoute, StdoutRoute, startPython, syncDescriptor } from './runtime.js';
 
 const CONFIG_HELP =
@@ -151,6 +153,7 @@ class PythonPlugin {
   private scratchAddress = 0;
   private scratchSize = 0;
   private scratchBuffer: PyBuffer | undefined;
+  private readonly network = new SocketBridge();
   /** API 1: pread returns its data (count bytes or an error) instead of filling a buffer. */
   private preadReturnsData = false;
 
@@ -189,6 +192,8 @@ class PythonPlugin {
       sync_host_fd: (fd, kind) => (this.runtime ? syncDescriptor(this.runtime.pyodide, fd, kind) : undefined),
       read_into_request: (fd, length, position) =>
         readIntoHeap(this.runtime!.pyodide, fd, this.heap!.HEAPU8, this.scratchAddress, length, position),
+      socket_call: (request, data) => this.network.callFromPython(request, data),
+      socket_data: () => this.network.takeData(),
     };
   }
 
@@ -337,6 +342,8 @@ class PythonPlugin {
 
   private loadScript(plugin: Plugin, path: string): void {
     this.script = path;
+    const paths = hostImportPaths(path);
+    this.runtime!.pyodide.pyimport('_nbdkit_imports').set_paths(paths.front, paths.back);
     const error = this.dispatch.loadScript(path);
     if (error !== undefined) throw new PluginError(error, 'EINVAL');
     const defined = new Set(this.dispatch.defined().split(' '));

@@ -14,6 +14,10 @@ import type { PyDict, PyProxy } from 'pyodide/ffi';
 import { logDebug, logRaw, PROGRAM } from '../../host/log.js';
 import { GLUE, GLUE_FILENAME, SNAPSHOT_PRELUDE } from './glue.js';
 import { mountHostDirectories, syncHostDescriptor } from './host-fs.js';
+import { COMPILED_EXTENSION_FINDER } from './import-paths.js';
+import { SOCKET_LAYER } from './socket-layer.js';
+import { SSL_LAYER } from './ssl-layer.js';
+import { THREAD_LIMITS } from './thread-limits.js';
 import { loadFromSnapshot } from './snapshot-boot.js';
 import { discardSnapshot, snapshotPath, writeSnapshot } from './snapshot-cache.js';
 import { encodeSnapshot, SnapshotFile } from './snapshot-format.js';
@@ -37,6 +41,10 @@ export interface HostModule {
   sync_host_fd(fd: number, kind: string): string | undefined;
   /** Read from a descriptor into the request buffer; bytes read, or minus pyodide's errno. */
   read_into_request(fd: number, length: number, position: number): number;
+  /** A network request as JSON (socket-layer.ts), with the bytes to send; the reply as JSON. */
+  socket_call(request: string, data: PyProxy | undefined): string;
+  /** The bytes the last socket_call received. */
+  socket_data(): Uint8Array;
 }
 
 /**
@@ -100,6 +108,21 @@ function writeToStderr(buffer: Uint8Array): number {
   return buffer.length;
 }
 
+/**
+ * Python modules of nbdkit-ts run into the snapshot after the glue, in this order, each as the
+ * code of the module named: import paths, the network layers replacing `_socket` and `ssl`
+ * (socket-layer.ts, ssl-layer.ts), the limits on threads.
+ */
+const LAYERS: [string, string][] = [
+  ['_nbdkit_imports', COMPILED_EXTENSION_FINDER],
+  ['_nbdkit_socket', SOCKET_LAYER],
+  ['ssl', SSL_LAYER],
+  ['_nbdkit_threads', THREAD_LIMITS],
+];
+
+/** All the Python source in a snapshot: its file name hashes this. */
+const SNAPSHOT_SOURCE = SNAPSHOT_PRELUDE + GLUE + LAYERS.map(([name, source]) => name + source).join('');
+
 /** The snapshot contents: the prelude's imports and the glue module, nothing of any script. */
 function prepareInterpreter(pyodide: PyodideAPI): void {
   const builtins = pyodide.pyimport('builtins') as PyProxy & Builtins;
@@ -111,6 +134,14 @@ function prepareInterpreter(pyodide: PyodideAPI): void {
   ) as PyDict;
   builtins.exec(builtins.compile(GLUE, GLUE_FILENAME, 'exec'), module);
   module.destroy();
+  for (const [name, source] of LAYERS) {
+    const namespace = pyodide.runPython(
+      `import sys, types\nsys.modules['${name}'] = types.ModuleType('${name}')\nsys.modules['${name}'].__dict__`,
+      { globals: prelude },
+    ) as PyDict;
+    builtins.exec(builtins.compile(source, `<nbdkit-ts ${name}>`, 'exec'), namespace);
+    namespace.destroy();
+  }
   prelude.destroy();
   builtins.destroy();
 }
@@ -187,7 +218,7 @@ export interface PythonRuntime {
 export async function startPython(host: HostModule, stdout: StdoutRoute, stderr: StderrRoute): Promise<PythonRuntime> {
   const started = performance.now();
   delayWasmTierUp(TIERING_BUDGET);
-  const path = snapshotPath(pyodideVersion, SNAPSHOT_PRELUDE + GLUE);
+  const path = snapshotPath(pyodideVersion, SNAPSHOT_SOURCE);
   let pyodide: PyodideAPI | undefined;
   if (snapshotsDisabled()) {
     pyodide = await loadPyodide(BASE_CONFIG);
