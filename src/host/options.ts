@@ -270,7 +270,12 @@ export const SPECS: readonly OptionSpec[] = [
     help: 'listen on this address only (ignored beside -U)',
     set: (o, v) => (o.ipAddress = v),
   },
-  { long: 'keepalive', help: 'TCP keepalives on accepted TCP connections', flag: (o) => (o.keepAlive = true) },
+  {
+    long: 'keepalive',
+    help: 'TCP keepalives on accepted TCP connections',
+    newerThanFollowed: ['keepalive'],
+    flag: (o) => (o.keepAlive = true),
+  },
   {
     long: 'log',
     arg: 'stderr|syslog|null|/path',
@@ -318,7 +323,12 @@ export const SPECS: readonly OptionSpec[] = [
     set: (o, v) => (o.pidFile = v),
   },
   { long: 'port', short: 'p', arg: 'PORT', help: 'listen on this TCP port (default 10809)', set: (o, v) => (o.port = v) },
-  { long: 'print-uri', help: "print the server's URI on stdout once it listens", flag: (o) => (o.printUri = true) },
+  {
+    long: 'print-uri',
+    help: "print the server's URI on stdout once it listens",
+    newerThanFollowed: ['print-uri'],
+    flag: (o) => (o.printUri = true),
+  },
   {
     long: 'readonly',
     aliases: ['read-only'],
@@ -361,6 +371,7 @@ export const SPECS: readonly OptionSpec[] = [
     long: 'timeout',
     arg: 'TIMEOUT',
     help: 'drop a client that has not finished the handshake after TIMEOUT seconds (default 60, 0 for none)',
+    newerThanFollowed: ['timeout'],
     set: (o, v) => (o.handshakeTimeoutMs = parseTimeout(v)),
   },
   { long: 'tls', arg: 'off|on|require', help: 'TLS through NBD_OPT_STARTTLS', set: (o, v) => (o.tls = parseTls(v)) },
