@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { arch, platform } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { threadModelName } from './backend.js';
+import { fsNativeOrigin } from './fs-native.js';
 import { USAGE } from './options.js';
 import type { Plugin } from './plugin.js';
 
@@ -29,6 +30,8 @@ export function dumpConfig(): string {
   const lines = [
     `binary=${process.argv[1]}`,
     'exit_with_parent=yes',
+    // The fs-native addon in use: the package's prebuilt binary, a local build, or none.
+    `fs_native=${fsNativeOrigin}`,
     `host_cpu=${arch() === 'x64' ? 'x86_64' : arch()}`,
     `host_os=${platform()}`,
     'name=nbdkit-ts',

@@ -11,7 +11,7 @@
  *   nbdkit is_tls               1 if the connection uses TLS
  *   nbdkit shutdown             ask the server to exit cleanly
  */
-import type { TclInterp, TclObj } from '@nbdkit-ts/wasm-tcl';
+import type { TclInterp, TclObj } from '#wasm-tcl';
 import { errnoName, errnoNumber } from '../../host/errno.js';
 import type { ConnectionInfo, PluginHost } from '../../host/plugin.js';
 
