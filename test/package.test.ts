@@ -5,7 +5,8 @@
  * Also: the prebuilt fs-native addon in the package matches the C sources it claims to be from.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,5 +117,41 @@ describe('npm pack, then npm install -g into a fresh prefix', () => {
     const read = await nbdkitTs(['-U', '-', 'file', disk, '--run', 'nbdcopy "$uri" -'], { NBDKIT_TS_NATIVE: '0' });
     expect(read.code, read.stderr).toBe(0);
     expect(read.stdout.equals(Buffer.alloc(1 << 20, 1))).toBe(true);
+  });
+
+  it('publishes its types: the TypeScript example type-checks against the installed package and serves', async () => {
+    // A project of the user's: nbdkit-ts in its node_modules (the installed copy), TypeScript
+    // and @types/node from the work tree's own.
+    const app = join(work, 'app');
+    mkdirSync(join(app, 'node_modules'), { recursive: true });
+    symlinkSync(installed, join(app, 'node_modules', 'nbdkit-ts'));
+    copyFileSync(join(ROOT, 'examples', 'api', 'ramdisk-server.ts'), join(app, 'ramdisk-server.ts'));
+    // A plugin of the wrong shape must not type-check: the types say something.
+    writeFileSync(
+      join(app, 'wrong.ts'),
+      "import type { Plugin } from 'nbdkit-ts';\nexport const p: Plugin = { open: () => 1, get_size: () => 'big', pread: () => undefined };\n",
+    );
+    const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const flags = ['--module', 'nodenext', '--target', 'es2022', '--strict', '--types', 'node', '--typeRoots', join(ROOT, 'node_modules', '@types')];
+    // One compilation of both (it still emits the good one): errors in wrong.ts only.
+    const compiled = await run(process.execPath, [tsc, ...flags, 'ramdisk-server.ts', 'wrong.ts'], { cwd: app, env, timeoutMs: 120_000 });
+    const errors = compiled.stdout.toString().trim().split('\n').filter((line) => /error TS/.test(line));
+    expect(errors.length, compiled.stdout.toString()).toBeGreaterThan(0);
+    expect(errors.filter((line) => !line.startsWith('wrong.ts')), compiled.stdout.toString()).toEqual([]);
+    expect(compiled.stdout.toString()).toMatch(/'string' is not assignable/);
+
+    const server = spawn(process.execPath, [join(app, 'ramdisk-server.js')], { cwd: app, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<number | null>((resolve) => server.once('exit', resolve));
+    try {
+      const uri = await new Promise<string>((resolve, reject) => {
+        server.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
+        void exited.then((code) => reject(new Error(`the example exited (${code})`)));
+      });
+      const label = await run('nbdsh', ['-u', uri, '-c', 'print(h.pread(22, 0).decode(), h.get_size())'], { env });
+      expect(label.stdout.toString().trim()).toBe('nbdkit-ts example disk 67108864');
+    } finally {
+      server.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
   });
 });

@@ -15,13 +15,18 @@ function uriQuote(text: string): string {
   );
 }
 
-export function captiveEnvironment(options: ServerOptions, listening: Listening): NodeJS.ProcessEnv {
+/** The NBD URI of the server (as $uri has it): nbd://localhost:PORT/NAME or nbd+unix:///NAME?socket=PATH. */
+export function serverUri(options: ServerOptions, listening: Listening): string {
   const scheme = options.tls === 'require' ? 'nbds' : 'nbd';
   const name = options.exportName;
   const path = name === '' ? '' : `/${uriQuote(name)}`;
-  let uri: string;
-  if (listening.port !== undefined) uri = `${scheme}://localhost:${listening.port}${path}`;
-  else uri = `${scheme}+unix://${path}?socket=${uriQuote(listening.unixSocket ?? '')}`;
+  if (listening.port !== undefined) return `${scheme}://localhost:${listening.port}${path}`;
+  return `${scheme}+unix://${path}?socket=${uriQuote(listening.unixSocket ?? '')}`;
+}
+
+export function captiveEnvironment(options: ServerOptions, listening: Listening): NodeJS.ProcessEnv {
+  const name = options.exportName;
+  const uri = serverUri(options, listening);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     uri,

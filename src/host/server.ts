@@ -5,44 +5,17 @@
  */
 import { unlinkSync, writeFileSync, renameSync } from 'node:fs';
 import { Backend, RequestError } from './backend.js';
-import { type ClientStreams, type ConnectionOptions, serveConnection } from './connection.js';
 import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
 import { optimiseRequestPathSooner } from './js-tiering.js';
-import { listenTcp, listenUnix, type Listening, type SocketReads, stdioStreams } from './listeners.js';
+import { type Listening, stdioStreams } from './listeners.js';
 import { isVerbose, logDebug, logError, logRaw, logWarning, setLogNull, setVerbose } from './log.js';
 import { parseCommandLine, type ServerOptions, UsageError } from './options.js';
-import { type Plugin, type PluginHost, ReportedPluginError } from './plugin.js';
+import { type Plugin, ReportedPluginError } from './plugin.js';
 import { configure, instantiate, type ResolvedPlugin, resolvePlugin } from './plugin-loader.js';
-import { parseSize } from './size.js';
 import { captiveEnvironment, runCaptive } from './captive.js';
+import { Connections, listenAsOptions, makeHost, Shutdown } from './serving.js';
 import { loadTlsConfig, type TlsConfig } from './tls.js';
-
-const DEFAULT_PORT = 10809;
-
-class Shutdown {
-  private requested = false;
-  private resolve: (() => void) | undefined;
-  readonly done = new Promise<void>((resolve) => (this.resolve = resolve));
-
-  request(): void {
-    if (this.requested) return;
-    this.requested = true;
-    this.resolve?.();
-  }
-}
-
-function makeHost(options: ServerOptions, shutdown: Shutdown): PluginHost {
-  return {
-    debug: (message) => logDebug(message),
-    error: (message) => logError(message),
-    parseSize: (text) => parseSize(text),
-    shutdown: () => shutdown.request(),
-    readonly: options.readonly,
-    verbose: options.verbose,
-    stdioSafe: !options.single,
-  };
-}
 
 /** How the caller runs main. */
 export interface MainOptions {
@@ -129,9 +102,6 @@ function usageFailure(error: unknown): number {
   return 1;
 }
 
-/** How long a client may take to choose an export (a client that never does holds a socket). */
-const HANDSHAKE_TIMEOUT_MS = 60_000;
-
 async function serve(
   options: ServerOptions,
   backend: Backend,
@@ -140,20 +110,7 @@ async function serve(
   exitsAfter: boolean,
 ): Promise<number> {
   optimiseRequestPathSooner();
-  const clients = new Map<ClientStreams, Promise<void>>();
-  const connectionOptions: ConnectionOptions = {
-    noStructuredReplies: options.noStructuredReplies,
-    noMetaContexts: options.noMetaContexts,
-    handshakeMask: options.handshakeMask,
-    tls,
-    handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
-    stopping: shutdown.done,
-    soleClient: () => clients.size === 1,
-  };
-  const accept = (streams: ClientStreams): void => {
-    const connection = serveConnection(streams, backend, connectionOptions).finally(() => clients.delete(streams));
-    clients.set(streams, connection);
-  };
+  const connections = new Connections(backend, options, tls, shutdown);
 
   let listening: Listening | undefined;
   let exitStatus = 0;
@@ -167,17 +124,10 @@ async function serve(
       // stdout is the socket now: anything printed by mistake must go to stderr instead.
       console.log = console.error;
       console.info = console.error;
-      const streams = stdioStreams();
-      accept(streams);
-      await Promise.race([clients.get(streams), shutdown.done]);
+      await Promise.race([connections.accept(stdioStreams()), shutdown.done]);
     } else {
       try {
-        // A socket that may be wrapped in TLS must keep Node's own reading (see direct-socket.ts).
-        const reads: SocketReads = tls ? 'streams' : 'direct';
-        if (options.unixSocket !== undefined) listening = await listenUnix(options.unixSocket, reads, accept);
-        else if (options.port !== undefined || options.ipAddress !== undefined || options.run === undefined) {
-          listening = await listenTcp(Number(options.port ?? DEFAULT_PORT), options.ipAddress, reads, accept);
-        } else listening = await listenUnix('-', reads, accept);
+        listening = await listenAsOptions(options, tls, connections.accept);
       } catch (error) {
         logError((error as Error).message);
         return 1;
@@ -199,10 +149,7 @@ async function serve(
     // The signal handlers stay until the end: a second SIGTERM must not cut the clean-up short.
     logDebug('shutting down');
     const closing = listening?.close();
-    // Every connection has stopped reading (connectionOptions.stopping): each finishes its
-    // in-flight requests, sends their replies and closes its handle; stragglers are cut off.
-    await Promise.race([Promise.allSettled([...clients.values()]), delay(5000)]);
-    for (const streams of clients.keys()) streams.close(true);
+    await connections.drain();
     await closing;
     await backend.cleanup();
     await backend.unload();
@@ -214,10 +161,6 @@ async function serve(
     }
   }
   return exitStatus;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function writePidFile(path: string): void {

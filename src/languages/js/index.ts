@@ -69,11 +69,17 @@ function exportsList(value: unknown): ExportInfo[] {
   });
 }
 
-const createJsPlugin: PluginFactory = () => {
-  let script: ScriptModule | undefined;
+/**
+ * The adapter around a script module. With `loaded`, the module is already there (an object an
+ * embedder passes to startServer): every parameter goes to its config. Without, the first
+ * parameter must be script=FILE, which is imported.
+ */
+function adapt(loaded?: ScriptModule): Plugin {
+  let script: ScriptModule | undefined = loaded;
   const fn = (name: string): Callback | undefined => {
     const value = script?.[name];
-    return typeof value === 'function' ? (value as Callback) : undefined;
+    // Bound, so that an object's methods (a class instance given to startServer) keep `this`.
+    return typeof value === 'function' ? (value as Callback).bind(script) : undefined;
   };
 
   const adapter: Record<string, unknown> = {};
@@ -153,8 +159,20 @@ const createJsPlugin: PluginFactory = () => {
     Object.assign(plugin, adapter);
   }
 
+  if (loaded !== undefined) bindCallbacks();
   return plugin;
-};
+}
+
+const createJsPlugin: PluginFactory = () => adapt();
+
+/**
+ * A plugin from an object shaped as a `js` plugin module (nbdkit's callback names, Python API
+ * version 2 arguments): what the in-process API serves. Throws a PluginError when it lacks
+ * open, get_size or pread.
+ */
+export function pluginFromObject(object: object): Plugin {
+  return adapt(object as ScriptModule);
+}
 
 async function loadScript(path: string): Promise<ScriptModule> {
   try {
