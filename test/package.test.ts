@@ -108,6 +108,15 @@ describe('npm pack, then npm install -g into a fresh prefix', () => {
     expect(result.stdout.toString().trim()).toBe('8388608');
   });
 
+  it("gives a drop-in nbdkit, off PATH until asked for, that libnbd starts by socket activation", async () => {
+    expect(existsSync(join(prefix, 'bin', 'nbdkit'))).toBe(false);
+    const script = "h.connect_systemd_socket_activation(['nbdkit', 'memory', '7M']); print(h.get_size())";
+    const shimEnv = { ...env, PATH: `${join(installed, 'shim')}:${env.PATH}` };
+    const result = await run('nbdsh', ['-c', script], { cwd: work, env: shimEnv });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.toString().trim()).toBe('7340032');
+  });
+
   it('uses the addon for the file plugin (trim), and serves without it when NBDKIT_TS_NATIVE=0', async () => {
     const disk = join(work, 'disk.img');
     writeFileSync(disk, Buffer.alloc(1 << 20, 1));

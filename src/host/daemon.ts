@@ -5,6 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { writeSync, closeSync } from 'node:fs';
+import { PROGRAM_VARIABLE } from './invocation.js';
+import { PROGRAM } from './log.js';
 import { withExtraCaCertsSaved } from './node-start.js';
 
 const READY_FD_VARIABLE = 'NBDKIT_TS_READY_FD';
@@ -33,8 +35,9 @@ export function daemonize(argv: string[], verbose: boolean): Promise<number> {
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1], '-f', ...argv], {
       detached: true,
       stdio: ['ignore', 'ignore', verbose ? 'inherit' : 'pipe', 'pipe'],
-      // The child skips Node's certificate loading as the command's #! line does.
-      env: { ...withExtraCaCertsSaved(process.env), [READY_FD_VARIABLE]: '3' },
+      // The child skips Node's certificate loading as the command's #! line does, and goes by
+      // the same name.
+      env: { ...withExtraCaCertsSaved(process.env), [READY_FD_VARIABLE]: '3', [PROGRAM_VARIABLE]: PROGRAM },
     });
     child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
     let settled = false;

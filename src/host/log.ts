@@ -4,7 +4,12 @@
  */
 import { writeSync } from 'node:fs';
 
-export const PROGRAM = 'nbdkit-ts';
+/** The name messages start with: `nbdkit` when run as the nbdkit command (see cli.ts). */
+export let PROGRAM = 'nbdkit-ts';
+
+export function setProgramName(name: string): void {
+  PROGRAM = name;
+}
 
 let verbose = false;
 /** --log=null: every message is dropped. */

@@ -15,6 +15,7 @@ import { type Plugin, ReportedPluginError } from './plugin.js';
 import { configure, instantiate, type ResolvedPlugin, resolvePlugin } from './plugin-loader.js';
 import { captiveEnvironment, runCaptive } from './captive.js';
 import { Connections, listenAsOptions, makeHost, Shutdown } from './serving.js';
+import { checkSocketActivation, takeSocketActivation } from './socket-activation.js';
 import { loadTlsConfig, type TlsConfig } from './tls.js';
 
 /** How the caller runs main. */
@@ -31,8 +32,11 @@ export interface MainOptions {
 /** Run nbdkit-ts with these arguments; resolves to the exit status. */
 export async function main(argv: string[], mainOptions: MainOptions = {}): Promise<number> {
   let options: ServerOptions;
+  let activated: number[];
   try {
+    activated = takeSocketActivation();
     options = parseCommandLine(argv);
+    if (activated.length > 0) checkSocketActivation(options);
   } catch (error) {
     return usageFailure(error);
   }
@@ -56,7 +60,8 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
   }
 
   const foreground =
-    options.foreground || options.single || options.run !== undefined || options.exitWithParent || options.dumpPlugin || options.help;
+    options.foreground || options.single || options.run !== undefined || options.exitWithParent || options.dumpPlugin || options.help ||
+    activated.length > 0;
   if (!foreground) return daemonize(argv, options.verbose);
 
   const shutdown = new Shutdown();
@@ -91,7 +96,7 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
   } catch (error) {
     return usageFailure(error);
   }
-  return serve(options, backend, shutdown, tls, mainOptions.exitsAfter ?? false);
+  return serve(options, backend, shutdown, tls, mainOptions.exitsAfter ?? false, activated);
 }
 
 /** Report a start-up failure once (the backend has already printed its own) and give status 1. */
@@ -108,6 +113,7 @@ async function serve(
   shutdown: Shutdown,
   tls: TlsConfig | undefined,
   exitsAfter: boolean,
+  activated: number[],
 ): Promise<number> {
   optimiseRequestPathSooner();
   const connections = new Connections(backend, options, tls, shutdown);
@@ -127,7 +133,7 @@ async function serve(
       await Promise.race([connections.accept(stdioStreams()), shutdown.done]);
     } else {
       try {
-        listening = await listenAsOptions(options, tls, connections.accept);
+        listening = await listenAsOptions(options, tls, connections.accept, activated);
       } catch (error) {
         logError((error as Error).message);
         return 1;
