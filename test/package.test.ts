@@ -90,6 +90,13 @@ describe('npm pack, then npm install -g into a fresh prefix', () => {
     expect(without.stdout.toString()).toMatch(/^fs_native=none$/m);
   });
 
+  it('installs the manual page where man finds it', async () => {
+    expect(existsSync(join(prefix, 'share', 'man', 'man1', 'nbdkit-ts.1'))).toBe(true);
+    const page = await run('man', ['-M', join(prefix, 'share', 'man'), '-P', 'cat', 'nbdkit-ts'], { cwd: work, env: { ...env, MANWIDTH: '80' } });
+    expect(page.code, page.stderr).toBe(0);
+    expect(page.stdout.toString()).toMatch(/SYNOPSIS[\s\S]*--mask-handshake[\s\S]*ENVIRONMENT[\s\S]*LISTEN_FDS/);
+  });
+
   it('serves memory 1G to nbdinfo', async () => {
     const result = await nbdkitTs(['-U', '-', 'memory', '1G', '--run', 'nbdinfo --size "$uri"']);
     expect(result.code, result.stderr).toBe(0);

@@ -152,6 +152,7 @@ const SPECS: OptionSpec[] = [
   { long: 'pidfile', short: 'P', set: (o, v) => (o.pidFile = v) },
   { long: 'run', set: (o, v) => (o.run = v) },
   { long: 'export-name', short: 'e', set: (o, v) => (o.exportName = v) },
+  { long: 'exportname', set: (o, v) => (o.exportName = v) },
   { long: 'export', set: (o, v) => (o.exportName = v) },
   { long: 'read-only', short: 'r', flag: (o) => (o.readonly = true) },
   { long: 'readonly', flag: (o) => (o.readonly = true) },
@@ -265,5 +266,10 @@ export const USAGE = `nbdkit-ts [-e|--exportname EXPORTNAME] [--exit-with-parent
           [--tls-certificates /path/to/certificates] [--tls-psk /path/to/pskfile]
           [--tls-verify-peer] [-U|--unix SOCKET|-] [-v|--verbose] [-V|--version]
           PLUGIN [[KEY=]VALUE [KEY=VALUE [...]]]
+
+nbdkit-ts --dump-config
+nbdkit-ts PLUGIN --dump-plugin
+nbdkit-ts --help
+nbdkit-ts --version
 
 Please read the nbdkit(1) manual page for full usage.`;
