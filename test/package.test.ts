@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -170,4 +170,19 @@ describe('npm pack, then npm install -g into a fresh prefix', () => {
     }
     expect(await exited).toBe(0);
   });
+
+  // Last: it takes the prebuilt binary away.
+  it('builds the addon at install where no prebuilt one fits, and uses that build', async () => {
+    const native = join(installed, 'runtimes', 'fs-native');
+    renameSync(join(native, 'prebuilds'), join(native, 'prebuilds.away'));
+    // The package's own install script, as npm runs it (with npm's node-gyp and a compiler here).
+    const install = await run('npm', ['run', 'install'], { cwd: installed, env: { ...process.env, NODE_PATH: '' }, timeoutMs: 300_000 });
+    expect(install.code, install.stderr).toBe(0);
+    expect(existsSync(join(native, 'build', 'Release', 'fs_native.node'))).toBe(true);
+    const config = await nbdkitTs(['--dump-config']);
+    expect(config.stdout.toString()).toMatch(/^fs_native=built$/m);
+    const disk = join(work, 'built.img');
+    writeFileSync(disk, Buffer.alloc(1 << 16));
+    expect((await nbdkitTs(['-U', '-', 'file', disk, '--run', 'nbdinfo --can trim "$uri"'])).code).toBe(0);
+  }, 400_000);
 });
