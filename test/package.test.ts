@@ -13,12 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, run } from './helpers/server.js';
 
 const NATIVE = join(ROOT, 'runtimes', 'fs-native');
-const PREBUILT = join(NATIVE, 'prebuilds', 'linux-x64');
 
-describe('the prebuilt fs-native addon', () => {
-  it('was built from the sources in the tree (run `npm run build:native` after changing them)', () => {
+describe('the prebuilt fs-native addons', () => {
+  it.each(['linux-x64', 'linux-arm64'])('%s was built from the sources in the tree (run `npm run build:native` after changing them)', (target) => {
+    const prebuilt = join(NATIVE, 'prebuilds', target);
     const recorded = new Map(
-      readFileSync(join(PREBUILT, 'SOURCES.sha256'), 'utf8')
+      readFileSync(join(prebuilt, 'SOURCES.sha256'), 'utf8')
         .trim()
         .split('\n')
         .map((line) => {
@@ -30,9 +30,12 @@ describe('the prebuilt fs-native addon', () => {
     expect([...recorded.keys()].sort()).toEqual(sources);
     for (const path of sources) {
       const hash = createHash('sha256').update(readFileSync(join(NATIVE, path))).digest('hex');
-      expect(hash, `${path} changed since the prebuilt addon was built`).toBe(recorded.get(path));
+      expect(hash, `${path} changed since the ${target} addon was built`).toBe(recorded.get(path));
     }
-    expect(existsSync(join(PREBUILT, 'fs_native.napi.glibc.node'))).toBe(true);
+    // An ELF shared object for that machine (e_machine: 62 x86-64, 183 AArch64).
+    const elf = readFileSync(join(prebuilt, 'fs_native.napi.glibc.node'));
+    expect(elf.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    expect(elf.readUInt16LE(18)).toBe(target === 'linux-x64' ? 62 : 183);
   });
 });
 

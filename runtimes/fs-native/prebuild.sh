@@ -4,22 +4,34 @@
 # that they match the sources, so a change to the C code without a new binary fails the tests).
 # Run it as `npm run build:native` (npm puts its node-gyp on PATH) after changing src/ or
 # binding.gyp, and commit prebuilds/. Needs gcc, make, python3 and Node's headers.
+# `npm run build:native -- arm64` on x86-64 cross-builds the linux-arm64 binary as well, with
+# Debian's gcc-aarch64-linux-gnu (and libc6-dev-arm64-cross); without an argument, the
+# machine's own.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-target="$(node -p 'process.platform + "-" + process.arch')"
+arch="${1:-$(node -p process.arch)}"
+target="linux-$arch"
 out="prebuilds/$target"
 if [ -n "${npm_config_node_gyp:-}" ]; then gyp=(node "$npm_config_node_gyp"); else gyp=(node-gyp); fi
+tools=""
+if [ "$arch" != "$(node -p process.arch)" ]; then
+  case "$arch" in
+    arm64) tools=aarch64-linux-gnu- ;;
+    *) echo "prebuild.sh: cannot cross-build for $arch" >&2; exit 1 ;;
+  esac
+  export CC="${tools}gcc" CXX="${tools}g++" LINK="${tools}gcc" AR="${tools}ar"
+fi
 
 rm -rf build
-"${gyp[@]}" rebuild
+"${gyp[@]}" rebuild --arch="$arch"
 mkdir -p "$out"
-strip --strip-unneeded -o "$out/fs_native.napi.glibc.node" build/Release/fs_native.node
+"${tools}strip" --strip-unneeded -o "$out/fs_native.napi.glibc.node" build/Release/fs_native.node
 # The local build would shadow nothing (the prebuilt one is loaded first), but keep the tree clean.
 rm -rf build
 
 # Every glibc Node 20 supports (2.28 and later) must load it: no newer symbol version.
-newest="$(objdump -T "$out/fs_native.napi.glibc.node" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
+newest="$("${tools}objdump" -T "$out/fs_native.napi.glibc.node" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
 if [ "$(printf '%s\n' "$newest" GLIBC_2.28 | sort -V | tail -1)" != GLIBC_2.28 ]; then
   echo "prebuild.sh: the addon needs $newest, newer than Node 20's minimum GLIBC_2.28" >&2
   exit 1
@@ -29,7 +41,7 @@ sha256sum binding.gyp src/* > "$out/SOURCES.sha256"
 {
   echo "built by runtimes/fs-native/prebuild.sh"
   echo "node headers: $(node -p process.version) (Node-API version from binding.gyp's NAPI_VERSION)"
-  echo "compiler: $(gcc --version | head -1)"
+  echo "compiler: $("${tools}gcc" --version | head -1)"
   echo "newest glibc symbol: $newest"
 } > "$out/BUILD-INFO"
 echo "prebuild.sh: $out/fs_native.napi.glibc.node ($(stat -c %s "$out/fs_native.napi.glibc.node") bytes)"
