@@ -122,6 +122,36 @@ print(attempt(lambda: h.pwrite(b"D" * 512, 4096)))`,
     expect(readFileSync(out).equals(Buffer.concat([Buffer.alloc(512, 'A'), Buffer.alloc(512), Buffer.alloc(512, 'B')]))).toBe(true);
   });
 
+  it('fails writes at once with EIO, saying why, when the FIFO reader has exited', async () => {
+    const dir = area.dir('reader-exits');
+    const fifo = join(dir, 'fifo');
+    const out = join(dir, 'out');
+    const server = await pool.serve(['streaming', `pipe=${fifo}`]);
+    const head = spawn('/bin/sh', ['-c', 'exec head -c 100000 "$0" > "$1"', fifo, out], { stdio: 'ignore' });
+    readers.push(head);
+    const headExited = new Promise((resolve) => head.on('exit', resolve));
+    // 4 MiB in 256 KiB writes: head takes the first 100,000 bytes and leaves, so not even the
+    // first write completes. Each must fail at once, where it used to wait forever for room
+    // in the pipe.
+    const result = await nbdPython(
+      server.uri,
+      `import errno, time
+outcomes = []
+for i in range(16):
+    started = time.monotonic()
+    try:
+        h.pwrite(bytes([65 + i]) * 262144, i * 262144)
+        outcomes.append("ok")
+    except nbd.Error as e:
+        outcomes.append("%s %s" % (errno.errorcode[e.errnum], "quickly" if time.monotonic() - started < 5 else "slowly"))
+print(" ".join(sorted(set(outcomes))))`,
+    );
+    await headExited;
+    expect(result.trim()).toBe('EIO quickly');
+    expect(await server.logged(/reader closed the pipe \(EPIPE\)/)).toMatch(/reader closed the pipe \(EPIPE\)/);
+    expect(readFileSync(out).equals(Buffer.alloc(100000, 'A'))).toBe(true);
+  });
+
   it('enters the error state on a read below the high-water mark', async () => {
     const dir = area.dir('read-back');
     const server = await pool.serve(['streaming', `pipe=${join(dir, 'fifo')}`, 'size=64K']);

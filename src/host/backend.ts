@@ -61,6 +61,9 @@ function refuse(command: number, errno: string, why: (name: string) => string): 
   return errno;
 }
 
+/** The most exports list_exports may return, as nbdkit. */
+const MAX_EXPORTS = 10000;
+
 /** The extent limit per reply, as nbdkit (keeps one reply's memory bounded). */
 const MAX_EXTENTS = 1024 * 1024;
 
@@ -171,10 +174,19 @@ export class Backend {
     if (this.plugin.preconnect) await invoke('preconnect', () => this.plugin.preconnect!(readonly));
   }
 
-  /** list_exports with nbdkit's default: one export, the default one, named "". */
+  /**
+   * list_exports with nbdkit's default: one export, the default one, named "". More than
+   * nbdkit's limit of exports fails, as nbdkit_add_export does: one client's NBD_OPT_LIST must
+   * not cost the server without bound.
+   */
   async listExports(readonly: boolean, tls: boolean): Promise<ExportInfo[]> {
     if (!this.plugin.list_exports) return [{ name: await this.defaultExport(readonly, tls) }];
-    return invoke('list_exports', () => this.plugin.list_exports!(readonly, tls));
+    const exports = await invoke('list_exports', () => this.plugin.list_exports!(readonly, tls));
+    if (exports.length > MAX_EXPORTS) {
+      logError(`list_exports: too many exports (${exports.length}, at most ${MAX_EXPORTS})`);
+      throw new RequestError('EINVAL', 'too many exports');
+    }
+    return exports;
   }
 
   async defaultExport(readonly: boolean, tls: boolean): Promise<string> {
@@ -432,6 +444,7 @@ export class ExportContext {
 
   /** Synchronous when the plugin is: the caller awaits only a promise. */
   pread(buf: Uint8Array, offset: bigint): MaybePromise<void> {
+    if (!this.plugin.pread_fills_buffer) buf.fill(0);
     return this.run('pread', () => this.plugin.pread(this.handle, buf, offset, 0));
   }
 

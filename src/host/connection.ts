@@ -29,6 +29,21 @@ function writeTo(output: Writable, data: Buffer): void {
   if (!output.destroyed) output.write(data);
 }
 
+/** Resolves once at most `bytes` wait in output's queue, or output has closed. */
+function drained(output: Writable, bytes: number): Promise<void> {
+  if (output.destroyed || output.writableLength <= bytes) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      if (!output.destroyed && output.writableLength > bytes) return;
+      output.off('drain', done);
+      output.off('close', done);
+      resolve();
+    };
+    output.on('drain', done);
+    output.on('close', done);
+  });
+}
+
 let nextConnectionId = 0;
 
 /** Per-server settings every connection needs. */
@@ -41,8 +56,11 @@ export interface ConnectionOptions {
   tls: TlsConfig | undefined;
   /** A client that has not chosen an export after this long is dropped. */
   handshakeTimeoutMs: number;
-  /** Resolves when the server shuts down: stop reading requests, finish those in flight. */
-  stopping: Promise<void>;
+  /**
+   * Calls the listener when the server shuts down (stop reading requests, finish those in
+   * flight), until the returned function is called at the connection's end.
+   */
+  onStop: (listener: () => void) => () => void;
   /** Whether this is the server's only connection at the moment. */
   soleClient: () => boolean;
 }
@@ -57,10 +75,15 @@ export async function serveConnection(
   streams.output.on('error', (error) => logDebug(`connection ${id}: write: ${error.message}`));
   const serializer = backend.serverLocks.forConnection();
   const reader = streams.reader ?? new InputReader(streams.input);
-  void options.stopping.then(() => reader.stop());
+  const stopListening = options.onStop(() => reader.stop());
   // After STARTTLS, replies go to the TLS socket instead of the raw one.
   let output: Writable = streams.output;
-  const io: HandshakeIO = { reader, write: (data) => writeTo(output, data), tls: false };
+  const io: HandshakeIO = {
+    reader,
+    write: (data) => writeTo(output, data),
+    drained: (bytes) => drained(output, bytes),
+    tls: false,
+  };
   const tls = options.tls;
   const handshakeOptions: HandshakeOptions = {
     noStructuredReplies: options.noStructuredReplies,
@@ -114,6 +137,7 @@ export async function serveConnection(
     else logError(`connection ${id}: ${(error as Error).message}`);
   } finally {
     clearTimeout(timer);
+    stopListening();
     reader.detach();
     if (output !== streams.output) output.end();
     streams.close();

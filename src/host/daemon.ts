@@ -11,10 +11,13 @@ import { withExtraCaCertsSaved } from './node-start.js';
 
 const READY_FD_VARIABLE = 'NBDKIT_TS_READY_FD';
 
-/** In the child: tell the waiting parent that the server is listening. */
-export function notifyReady(): void {
+/**
+ * In the child: tell the waiting parent that the server is listening. True in a server that
+ * has gone to the background this way (its stderr leads nowhere from now on).
+ */
+export function notifyReady(): boolean {
   const fd = Number(process.env[READY_FD_VARIABLE]);
-  if (!Number.isInteger(fd) || fd < 3) return;
+  if (!Number.isInteger(fd) || fd < 3) return false;
   delete process.env[READY_FD_VARIABLE];
   try {
     writeSync(fd, 'ready\n');
@@ -22,6 +25,7 @@ export function notifyReady(): void {
   } catch {
     // The parent is gone; nothing to tell.
   }
+  return true;
 }
 
 /**

@@ -55,8 +55,17 @@ export class HandshakeAbort extends Error {
 export interface HandshakeIO {
   reader: InputReader;
   write(data: Buffer): void;
+  /** Resolves once at most `bytes` of what was written wait to be sent (or the client has gone). */
+  drained(bytes: number): Promise<void>;
   tls: boolean;
 }
+
+/**
+ * Option replies queued for a client beyond this wait until the client reads some: a long
+ * export list to a client that never reads must not be buffered whole (as transmission's
+ * replies are bounded too).
+ */
+const MAX_UNSENT_OPTION_BYTES = 256 * 1024;
 
 function optionName(option: number): string {
   for (const [name, value] of Object.entries(Option)) if (value === option) return `NBD_OPT_${name}`;
@@ -240,6 +249,7 @@ export class Handshake {
       name.copy(payload, 4);
       description.copy(payload, 4 + name.length);
       this.io.write(optionReply(Option.LIST, OptionReply.SERVER, payload));
+      await this.io.drained(MAX_UNSENT_OPTION_BYTES);
     }
     this.io.write(optionReply(Option.LIST, OptionReply.ACK));
     this.listSent = true;
@@ -261,6 +271,11 @@ export class Handshake {
     }
     this.io.write(optionReply(Option.STARTTLS, OptionReply.ACK));
     await this.options.startTls();
+    // Nothing negotiated in plaintext survives into the secure session: a man in the middle
+    // could have sent it (the class of nbdkit's CVE-2021-3716).
+    this.structuredReplies = false;
+    this.baseAllocation = false;
+    this.metaContextExport = undefined;
   }
 
   /** NBD_OPT_INFO and NBD_OPT_GO. Returns the open export for a successful GO. */

@@ -42,7 +42,14 @@ export function socketStreams(socket: Socket): ClientStreams {
       if (socket.destroyed) return;
       if (now) return void socket.destroy();
       socket.end();
-      setTimeout(() => socket.destroy(), 5000).unref();
+      // The connection reads nothing more, so it would not see the client close its end: once
+      // every queued byte is with the kernel (which still delivers it), the socket is done.
+      // A client that never reads keeps 'finish' from coming; the timer ends it then.
+      socket.once('finish', () => socket.destroy());
+      const timer = setTimeout(() => socket.destroy(), 5000).unref();
+      // Else the timer would hold the socket and its connection's buffers for 5 s after the
+      // end: a client reconnecting in a loop made that thousands of dead connections.
+      socket.once('close', () => clearTimeout(timer));
     },
   };
 }

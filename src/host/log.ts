@@ -1,8 +1,9 @@
 /**
- * Messages on stderr in nbdkit's form. stdout is never used for messages: under -s it is the
- * NBD socket, and a stray byte there corrupts the protocol.
+ * Messages in nbdkit's form, on stderr or in the system log (--log). stdout is never used for
+ * messages: under -s it is the NBD socket, and a stray byte there corrupts the protocol.
  */
 import { writeSync } from 'node:fs';
+import { Priority, syslog } from './syslog.js';
 
 /** The name messages start with: `nbdkit` when run as the nbdkit command (see cli.ts). */
 export let PROGRAM = 'nbdkit-ts';
@@ -11,9 +12,11 @@ export function setProgramName(name: string): void {
   PROGRAM = name;
 }
 
+/** Where messages go: --log=stderr (the default in the foreground), syslog, or null (nowhere). */
+export type LogDestination = 'stderr' | 'syslog' | 'null';
+
 let verbose = false;
-/** --log=null: every message is dropped. */
-let silent = false;
+let destination: LogDestination = 'stderr';
 
 export function setVerbose(on: boolean): void {
   verbose = on;
@@ -23,14 +26,19 @@ export function isVerbose(): boolean {
   return verbose;
 }
 
-export function setLogNull(on: boolean): void {
-  silent = on;
+export function setLogDestination(to: LogDestination): void {
+  destination = to;
 }
 
 // Synchronous writes keep messages ordered with the exit of the process and never queue
 // unboundedly behind a slow terminal.
-function emit(line: string): void {
-  if (silent) return;
+function emit(line: string, priority: number = Priority.ERR): void {
+  if (destination === 'null') return;
+  if (destination === 'syslog') {
+    // The log names the program itself (its tag).
+    syslog(priority, line.startsWith(`${PROGRAM}: `) ? line.slice(PROGRAM.length + 2) : line);
+    return;
+  }
   try {
     writeSync(2, line.endsWith('\n') ? line : line + '\n');
   } catch {
@@ -45,12 +53,12 @@ export function logError(message: string): void {
 
 /** `nbdkit-ts: warning: message`. */
 export function logWarning(message: string): void {
-  emit(`${PROGRAM}: warning: ${message}`);
+  emit(`${PROGRAM}: warning: ${message}`, Priority.WARNING);
 }
 
 /** `nbdkit-ts: debug: message`, printed only with -v. */
 export function logDebug(message: string): void {
-  if (verbose) emit(`${PROGRAM}: debug: ${message}`);
+  if (verbose) emit(`${PROGRAM}: debug: ${message}`, Priority.DEBUG);
 }
 
 /** A plain line on stderr (tracebacks, --help of a failed run). */

@@ -4,6 +4,7 @@
  * Options may come before or after the plugin, as with nbdkit's getopt. A mistake throws a
  * UsageError whose message becomes the one-line `nbdkit-ts: error: ...`.
  */
+import type { LogDestination } from './log.js';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -40,8 +41,8 @@ export interface ServerOptions {
   tlsCertificates: string | undefined;
   tlsPsk: string | undefined;
   tlsVerifyPeer: boolean;
-  /** --log=null: no messages at all. */
-  logNull: boolean;
+  /** --log: where messages go; undefined for the default (stderr, syslog once in the background). */
+  log: LogDestination | undefined;
   /** --mask-handshake: the global handshake flags offered are masked with this. */
   handshakeMask: number;
   /** -D NAME.FLAG=N, in command-line order (nbdkit-ts has no debug variables to set). */
@@ -74,7 +75,7 @@ export function defaultOptions(): ServerOptions {
     tlsCertificates: undefined,
     tlsPsk: undefined,
     tlsVerifyPeer: false,
-    logNull: false,
+    log: undefined,
     handshakeMask: 0xffff,
     debugFlags: [],
   };
@@ -115,10 +116,10 @@ function parseDebugFlag(value: string): string {
 }
 
 function parseLog(options: ServerOptions, value: string): void {
-  if (value === 'stderr') options.logNull = false;
-  else if (value === 'null') options.logNull = true;
-  else if (value === 'syslog') throw new UsageError('--log=syslog is not supported (use --log=stderr or --log=null)');
-  else throw new UsageError('--log must be "stderr", "syslog" or "null"');
+  if (value !== 'stderr' && value !== 'syslog' && value !== 'null') {
+    throw new UsageError('--log must be "stderr", "syslog" or "null"');
+  }
+  options.log = value;
 }
 
 function parseTls(value: string): TlsMode {
@@ -259,7 +260,7 @@ export function isValidConfigKey(key: string): boolean {
 }
 
 export const USAGE = `nbdkit-ts [-e|--exportname EXPORTNAME] [--exit-with-parent] [-f|--foreground] [-i|--ipaddr IPADDR]
-          [-D|--debug NAME.FLAG=N] [--log=stderr|null] [--mask-handshake MASK]
+          [-D|--debug NAME.FLAG=N] [--log=stderr|syslog|null] [--mask-handshake MASK]
           [-n|--newstyle] [--no-sr] [--no-mc] [-P|--pidfile PIDFILE]
           [-p|--port PORT] [-r|--readonly] [--run CMD] [-s|--single]
           [-t|--threads THREADS] [--tls=off|on|require]

@@ -141,6 +141,13 @@ export interface Plugin {
 
   /** Fill all of buf with the data at offset. */
   pread(h: Handle, buf: Uint8Array, offset: bigint, flags: number): Awaitable<void>;
+  /**
+   * nbdkit-ts only: this plugin's pread writes every byte of buf whenever it succeeds (or
+   * fails when it cannot). Without it the server zeroes buf before each pread, because buf is
+   * a recycled buffer that last held another request's data, perhaps another client's: bytes a
+   * plugin leaves unwritten must read as zeroes, never as what the buffer held before.
+   */
+  pread_fills_buffer?: boolean;
   /** Write all of buf at offset. buf is only valid until the returned promise settles. */
   pwrite?(h: Handle, buf: Uint8Array, offset: bigint, flags: number): Awaitable<void>;
   flush?(h: Handle, flags: number): Awaitable<void>;

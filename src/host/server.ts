@@ -9,7 +9,7 @@ import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
 import { optimiseRequestPathSooner } from './js-tiering.js';
 import { type Listening, stdioStreams } from './listeners.js';
-import { isVerbose, logDebug, logError, logRaw, logWarning, setLogNull, setVerbose } from './log.js';
+import { isVerbose, logDebug, logError, logRaw, logWarning, setLogDestination, setVerbose } from './log.js';
 import { parseCommandLine, type ServerOptions, UsageError } from './options.js';
 import { type Plugin, ReportedPluginError } from './plugin.js';
 import { configure, instantiate, type ResolvedPlugin, resolvePlugin } from './plugin-loader.js';
@@ -41,7 +41,7 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
     return usageFailure(error);
   }
   setVerbose(options.verbose);
-  setLogNull(options.logNull);
+  setLogDestination(options.log ?? 'stderr');
   // nbdkit-ts has no debug variables for -D to set: say so, as nbdkit does of a flag nothing
   // uses. Flags for nbdkit's own core (nbdkit.*) pass silently, as they do there.
   for (const flag of options.debugFlags) if (!flag.startsWith('nbdkit.')) logWarning(`debug flag -D ${flag} was not used`);
@@ -140,7 +140,9 @@ async function serve(
       }
       if (options.pidFile) writePidFile(options.pidFile);
       await backend.afterFork();
-      notifyReady();
+      // In the background, as nbdkit, messages go to the system log unless --log said otherwise:
+      // stderr ends with the parent that relayed the start-up messages.
+      if (notifyReady() && options.log === undefined) setLogDestination('syslog');
       if (options.exitWithParent) watchParent(shutdown);
 
       if (options.run !== undefined) {

@@ -25,11 +25,26 @@ export class Shutdown {
   private requested = false;
   private resolve: (() => void) | undefined;
   readonly done = new Promise<void>((resolve) => (this.resolve = resolve));
+  private readonly listeners = new Set<() => void>();
 
   request(): void {
     if (this.requested) return;
     this.requested = true;
     this.resolve?.();
+    for (const listener of this.listeners) listener();
+  }
+
+  /**
+   * Call `listener` at shutdown, until the returned function is called. (A `.then` on `done`
+   * per connection would keep every connection's closure alive until the server exits.)
+   */
+  onRequest(listener: () => void): () => void {
+    if (this.requested) {
+      listener();
+      return () => undefined;
+    }
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 }
 
@@ -63,7 +78,7 @@ export class Connections {
       handshakeMask: options.handshakeMask,
       tls,
       handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
-      stopping: shutdown.done,
+      onStop: (listener) => shutdown.onRequest(listener),
       soleClient: () => this.open.size === 1,
     };
   }
@@ -76,7 +91,7 @@ export class Connections {
   };
 
   /**
-   * After shutdown: every connection has stopped reading, finishes and answers what is in
+   * After shutdown: every connection has stopped reading (onStop), finishes and answers what is in
    * flight and closes its handle; those still there after a while are cut off.
    */
   async drain(): Promise<void> {

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { TLSSocket, type TlsOptions, createSecureContext } from 'node:tls';
+import { type TLSSocket, type TlsOptions, createSecureContext, createServer } from 'node:tls';
 import { logDebug } from './log.js';
 import { type ServerOptions, UsageError } from './options.js';
 
@@ -91,22 +91,31 @@ export function loadTlsConfig(options: ServerOptions): TlsConfig | undefined {
   };
 }
 
-/** Run the server side of the TLS handshake over an existing connection. */
+/**
+ * Run the server side of the TLS handshake over an existing connection.
+ *
+ * The connection goes through a tls.Server (never listening) rather than a TLSSocket made by
+ * hand: a hand-made server TLSSocket checks nothing itself, as requestCert and
+ * rejectUnauthorized only ask OpenSSL for the client's certificate, and it is tls.Server that
+ * refuses a certificate that does not verify (or no certificate) under --tls-verify-peer.
+ */
 export function upgradeToTls(transport: Duplex, config: TlsConfig): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const secure = new TLSSocket(transport, {
-      ...config.socketOptions,
-      isServer: true,
-      secureContext: createSecureContext(config.socketOptions),
-    });
-    const fail = (error: Error): void => {
-      secure.destroy();
-      reject(new Error(`TLS handshake failed: ${error.message}`));
+    const server = createServer({ ...config.socketOptions, secureContext: createSecureContext(config.socketOptions) });
+    let settled = false;
+    const fail = (why: string): void => {
+      if (settled) return;
+      settled = true;
+      transport.destroy();
+      reject(new Error(`TLS handshake failed: ${why}`));
     };
-    secure.once('error', fail);
-    secure.once('secure', () => {
-      secure.off('error', fail);
+    server.once('tlsClientError', (error) => fail(error.message));
+    server.once('secureConnection', (secure: TLSSocket) => {
+      settled = true;
       resolve(secure);
     });
+    // tls.Server destroys a socket whose certificate it refuses without telling the server.
+    transport.once('close', () => fail(config.socketOptions.requestCert ? 'client certificate not verified' : 'connection closed'));
+    server.emit('connection', transport);
   });
 }

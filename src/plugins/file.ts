@@ -156,6 +156,7 @@ const createFilePlugin: PluginFactory = (host) => {
     can_cache: () => CacheMode.EMULATE,
 
     pread: (h, buf, offset) => readFully((h as FileHandle).fd, buf, offset),
+    pread_fills_buffer: true,
     read_source_fd: (h) => (h as FileHandle).fd,
     write_target_fd: (h) => ((h as FileHandle).writable ? (h as FileHandle).fd : undefined),
     async pwrite(h, buf, offset, flags) {

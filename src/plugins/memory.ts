@@ -50,6 +50,7 @@ const createMemoryPlugin: PluginFactory = (host) => {
     can_fast_zero: () => true,
 
     pread: (_h, buf, offset) => disk.read(buf, offset),
+    pread_fills_buffer: true,
     pwrite: (_h, buf, offset) => disk.write(buf, offset),
     zero: (_h, count, offset) => disk.zero(count, offset),
     trim: (_h, count, offset) => disk.zero(count, offset),

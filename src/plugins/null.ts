@@ -23,6 +23,7 @@ const createNullPlugin: PluginFactory = (host) => {
     pread: (_h, buf) => {
       buf.fill(0);
     },
+    pread_fills_buffer: true,
     pwrite: () => undefined,
     zero: () => undefined,
     trim: () => undefined,

@@ -98,6 +98,53 @@ class SocketSink implements ByteSink {
   }
 }
 
+/** How often a FIFO without a reader is tried again. */
+const READER_POLL_MS = 20;
+
+/**
+ * The write end of a FIFO, opened (write-only) once a reader has it open. The server holds
+ * no read end of its own: when the reader goes away, writes fail with EPIPE at once, where
+ * a read end of the server's would have kept them waiting forever for room in the pipe.
+ */
+class FifoSink implements ByteSink {
+  private sink: SocketSink | undefined;
+  private closed = false;
+
+  constructor(private readonly path: string) {}
+
+  private async writer(): Promise<SocketSink> {
+    while (this.sink === undefined) {
+      if (this.closed) throw new Error('closed');
+      try {
+        const fd = await openFd(this.path, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+        this.sink = new SocketSink(new Socket({ fd, readable: false, writable: true }));
+      } catch (err) {
+        // ENXIO: nobody has the FIFO open for reading yet.
+        if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
+        await new Promise((resolve) => setTimeout(resolve, READER_POLL_MS).unref());
+      }
+    }
+    return this.sink;
+  }
+
+  async write(buf: Uint8Array): Promise<void> {
+    const sink = await this.writer();
+    try {
+      await sink.write(buf);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EPIPE') {
+        throw new Error(`${this.path}: the reader closed the pipe (EPIPE)`);
+      }
+      throw err;
+    }
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    return this.sink?.close() ?? Promise.resolve();
+  }
+}
+
 /** Pull-style reads over a socket, with back-pressure: at most HIGH_WATER bytes queued. */
 class SocketSource implements ByteSource {
   private static readonly HIGH_WATER = 1 << 20;
@@ -161,14 +208,19 @@ type Mode = 'read' | 'write';
 
 /** Open the named file for the mode; a missing name becomes a FIFO, as nbdkit does. */
 async function openFile(path: string, mode: Mode): Promise<number> {
-  // Read-write on a FIFO opens at once, without waiting for a reader to appear. Read-only
-  // waits (in a worker thread) for a writer, as nbdkit does.
+  // Read-only on a FIFO waits (in a worker thread) for a writer, as nbdkit does. (A FIFO to
+  // write to is not opened here: see FifoSink.)
   const flags = (mode === 'write' ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NOCTTY;
   try {
     return await openFd(path, flags);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+  await makeFifo(path);
+  return openFd(path, flags);
+}
+
+async function makeFifo(path: string): Promise<void> {
   // Node has no mknod(2); mkfifo(1) makes the same FIFO (mode 0666 less the umask).
   try {
     execFileSync('mkfifo', ['--', path], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -176,7 +228,6 @@ async function openFile(path: string, mode: Mode): Promise<number> {
     const detail = (err as { stderr?: Buffer }).stderr?.toString().trim();
     throw new Error(`mknod: ${path}: ${detail || (err as Error).message}`);
   }
-  return openFd(path, flags);
 }
 
 async function isSocket(path: string): Promise<boolean> {
@@ -194,9 +245,19 @@ async function isFifo(fd: number): Promise<boolean> {
 
 export async function openSink(path: string): Promise<ByteSink> {
   if (await isSocket(path)) return new SocketSink(await connect(path));
-  const fd = await openFile(path, 'write');
-  if (await isFifo(fd)) return new SocketSink(new Socket({ fd, readable: false, writable: true }));
-  return new FileSink(fd);
+  if (!(await exists(path))) await makeFifo(path);
+  if ((await stat(path)).isFIFO()) return new FifoSink(path);
+  return new FileSink(await openFile(path, 'write'));
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
 }
 
 export async function openSource(path: string): Promise<ByteSource> {

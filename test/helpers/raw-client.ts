@@ -4,6 +4,7 @@
  * oversized requests) and read the server's raw replies.
  */
 import { connect, type Socket } from 'node:net';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 
 export const NBDMAGIC = 0x4e42444d41474943n;
 export const IHAVEOPT = 0x49484156454f5054n;
@@ -35,7 +36,11 @@ export class RawClient {
   private closed = false;
   handshakeFlags = 0;
 
-  private constructor(readonly socket: Socket) {
+  private constructor(public socket: Socket) {
+    this.listen(socket);
+  }
+
+  private listen(socket: Socket): void {
     socket.on('data', (chunk: Buffer) => {
       this.buffered = Buffer.concat([this.buffered, chunk]);
       this.waiting?.();
@@ -45,6 +50,26 @@ export class RawClient {
       this.waiting?.();
     });
     socket.on('error', () => undefined);
+  }
+
+  /**
+   * NBD_OPT_STARTTLS, then the client side of the TLS handshake with these options (a client
+   * certificate, the CA to trust, ...). Rejects if the server refuses STARTTLS or the handshake.
+   */
+  async startTls(options: ConnectionOptions): Promise<void> {
+    this.sendOption(NBD_OPT.STARTTLS);
+    const reply = await this.readOptionReply();
+    if (reply.type !== NBD_REP.ACK) throw new Error(`STARTTLS refused: 0x${reply.type.toString(16)}`);
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('close');
+    const secure = tlsConnect({ socket: plain, servername: 'localhost', ...options });
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', resolve);
+      secure.once('error', reject);
+    });
+    this.socket = secure;
+    this.listen(secure);
   }
 
   static connect(path: string): Promise<RawClient> {
@@ -77,8 +102,14 @@ export class RawClient {
 
   /** Resolves true when the server closes the connection within the time limit. */
   async closedByServer(timeoutMs = 10_000): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (this.closed) return true;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     return this.closed;
   }
 
@@ -110,11 +141,11 @@ export class RawClient {
     this.write(Buffer.concat([header, data]));
   }
 
-  async readOptionReply(): Promise<OptionReply> {
-    const header = await this.read(20);
+  async readOptionReply(timeoutMs?: number): Promise<OptionReply> {
+    const header = await this.read(20, timeoutMs);
     if (header.readBigUInt64BE(0) !== OPTION_REPLY_MAGIC) throw new Error('bad option reply magic');
     const length = header.readUInt32BE(16);
-    return { option: header.readUInt32BE(8), type: header.readUInt32BE(12), data: await this.read(length) };
+    return { option: header.readUInt32BE(8), type: header.readUInt32BE(12), data: await this.read(length, timeoutMs) };
   }
 
   /** NBD_OPT_GO on an export; returns the size and transmission flags. */

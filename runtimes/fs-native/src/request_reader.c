@@ -205,19 +205,29 @@ struct message {
   int err;
 };
 
+/* Drop the lent buffers and close the eventfd: nothing needs them once the thread has gone. */
+static void release_thread_resources(napi_env env, struct reader *r) {
+  for (int i = 0; i < r->slot_count; i++) napi_delete_reference(env, r->slots[i].keep);
+  r->slot_count = 0;
+  if (r->wake != -1) close(r->wake);
+  r->wake = -1;
+}
+
 static void unref_reader(napi_env env, struct reader *r) {
   if (atomic_fetch_sub(&r->refs, 1) == 1) {
-    for (int i = 0; i < r->slot_count; i++) napi_delete_reference(env, r->slots[i].keep);
+    release_thread_resources(env, r);
     free(r->written);
     free(r->out.owed);
     pthread_mutex_destroy(&r->out.lock);
     pthread_mutex_destroy(&r->lock);
-    close(r->wake);
     free(r);
+    napi_adjust_external_memory(env, -(int64_t)sizeof *r, NULL);
   }
 }
 
 static void wake(struct reader *r) {
+  /* After the thread has gone (release_thread_resources) there is nobody to wake. */
+  if (r->wake == -1) return;
   uint64_t one = 1;
   while (write(r->wake, &one, sizeof one) == -1 && errno == EINTR) {
   }
@@ -868,6 +878,12 @@ static void finalize_thread_function(napi_env env, void *data, void *hint) {
     wake(r);
     pthread_join(r->thread, NULL);
   }
+  /*
+   * JavaScript's handle keeps the rest until it is collected, which may be long after: a
+   * connection's eventfd and lent buffers must not wait for that (a client reconnecting in a
+   * loop piled up thousands of descriptors).
+   */
+  release_thread_resources(env, r);
   unref_reader(env, r);
 }
 
@@ -953,6 +969,8 @@ static napi_value start_request_reader(napi_env env, napi_callback_info info) {
   }
   if (file != -1) r->target.memory = memory_file_covering(file, target.size);
   atomic_init(&r->refs, 2);
+  /* The reader is mostly its staging area: let V8 count it, so that garbage handles are collected. */
+  napi_adjust_external_memory(env, (int64_t)sizeof *r, NULL);
   pthread_mutex_init(&r->lock, NULL);
   pthread_mutex_init(&r->out.lock, NULL);
   /* Replies the event loop queued before may not have left yet: it releases the output once they have. */
@@ -965,6 +983,7 @@ static napi_value start_request_reader(napi_env env, napi_callback_info info) {
     pthread_mutex_destroy(&r->lock);
     pthread_mutex_destroy(&r->out.lock);
     free(r);
+    napi_adjust_external_memory(env, -(int64_t)sizeof *r, NULL);
     napi_throw_error(env, "EIO", "cannot create the request reader's thread-safe function");
     return NULL;
   }

@@ -120,6 +120,8 @@ class LuaPlugin {
       get_size: this.guarded('get_size', (h: unknown) => this.getSize(h as LuaHandle)),
       pread: this.guarded('pread', (h: unknown, buf: Uint8Array, offset: bigint, flags: number) =>
         buf.set(this.preadView(h as LuaHandle, buf.length, offset, flags))),
+      // pread must return a string of at least count bytes, all of which are copied.
+      pread_fills_buffer: true,
       pread_view: this.guarded('pread', (h: unknown, count: number, offset: bigint, flags: number) => [
         this.preadView(h as LuaHandle, count, offset, flags),
       ]),

@@ -150,6 +150,8 @@ class PythonPlugin {
   private scratchAddress = 0;
   private scratchSize = 0;
   private scratchBuffer: PyBuffer | undefined;
+  /** API 1: pread returns its data (count bytes or an error) instead of filling a buffer. */
+  private preadReturnsData = false;
 
   constructor(private readonly host: PluginHost) {}
 
@@ -319,6 +321,7 @@ class PythonPlugin {
     if (this.dispatch.apiVersion() === 1) {
       const glue = this.runtime!.glue;
       (this.d as { pread: unknown }).pread = glue.get('_d_pread1');
+      this.preadReturnsData = true;
     }
     this.configDefined = defined.has('config');
     const callbacks = this.callbacks();
@@ -411,6 +414,9 @@ class PythonPlugin {
   /** What pread put in the scratch buffer, as a view valid until the next call into Python. */
   preadView(h: Handle, count: number, offset: bigint, flags: number): Uint8Array {
     const address = this.scratch(count);
+    // An API 2 pread fills a buffer the script may leave partly unwritten; the scratch buffer
+    // last held another request's data (another client's, perhaps), which must not leak.
+    if (!this.preadReturnsData) this.heap!.HEAPU8.fill(0, address, address + count);
     this.onConnection(h, (id) => this.dispatch.pread(id, count, offsetArg(offset), flags));
     return this.heapView(address, count);
   }
@@ -431,6 +437,8 @@ class PythonPlugin {
       get_size: this.guarded('get_size', (h: Handle) => this.getSize(h)),
       pread: this.guarded('pread', (h: Handle, buf: Uint8Array, offset: bigint, flags: number) =>
         buf.set(this.preadView(h, buf.length, offset, flags))),
+      // The scratch buffer is zeroed before an API 2 pread; API 1 returns count bytes or fails.
+      pread_fills_buffer: true,
       pread_view: this.guarded('pread', (h: Handle, count: number, offset: bigint, flags: number) => [
         this.preadView(h, count, offset, flags),
       ]),

@@ -45,7 +45,7 @@ export type ScriptMethods = Required<
     | 'default_export' | 'open' | 'close' | 'export_description' | 'get_size' | 'block_size'
     | 'can_write' | 'can_flush' | 'is_rotational' | 'can_trim' | 'can_zero' | 'can_fast_zero'
     | 'can_extents' | 'can_fua' | 'can_multi_conn' | 'can_cache' | 'pread' | 'pwrite' | 'flush'
-    | 'trim' | 'zero' | 'extents' | 'cache'
+    | 'trim' | 'zero' | 'extents' | 'cache' | 'pread_fills_buffer'
   >
 >;
 
@@ -230,6 +230,8 @@ export function scriptMethods(host: PluginHost, caller: ScriptCaller): ScriptMet
         );
       }
     },
+    // A pread that printed fewer than count bytes has failed above.
+    pread_fills_buffer: true,
 
     async pwrite(h: unknown, buf: Uint8Array, offset: bigint, flags: number): Promise<void> {
       const args = [asHandle(h).id, String(buf.length), String(offset), flagsString(flags)];

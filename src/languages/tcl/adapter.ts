@@ -86,6 +86,8 @@ export class TclAdapter {
       get_size: g('get_size', (h: Handle) => this.getSize(h)),
       pread: g('pread', (h: Handle, buf: Uint8Array, offset: bigint, flags: number) =>
         this.pread(h, buf, offset, flags)),
+      // pread must return at least count bytes, all of which are copied.
+      pread_fills_buffer: true,
     };
   }
 
