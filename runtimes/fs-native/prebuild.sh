@@ -3,14 +3,26 @@
 # records beside it the SHA-256 of every source it was built from (test/package.test.ts checks
 # that they match the sources, so a change to the C code without a new binary fails the tests).
 # Run it as `npm run build:native` (npm puts its node-gyp on PATH) after changing src/ or
-# binding.gyp, and commit prebuilds/. Needs gcc, make, python3 and Node's headers.
-# `npm run build:native -- arm64` on x86-64 cross-builds the linux-arm64 binary as well, with
-# Debian's gcc-aarch64-linux-gnu (and libc6-dev-arm64-cross); without an argument, the
-# machine's own.
+# binding.gyp, and commit prebuilds/. Needs gcc, make, python3 and Node's headers; on x86-64
+# it builds linux-x64 and then cross-builds linux-arm64 with Debian's gcc-aarch64-linux-gnu and
+# libc6-dev-arm64-cross. `npm run build:native -- x64` (or arm64) builds just that one.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-arch="${1:-$(node -p process.arch)}"
+if [ $# -eq 0 ]; then
+  host="$(node -p process.arch)"
+  bash ./prebuild.sh "$host"
+  if [ "$host" = x64 ]; then
+    if ! command -v aarch64-linux-gnu-gcc >/dev/null; then
+      echo "prebuild.sh: the arm64 binary needs a cross compiler: apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross" >&2
+      exit 1
+    fi
+    bash ./prebuild.sh arm64
+  fi
+  exit 0
+fi
+
+arch="$1"
 target="linux-$arch"
 out="prebuilds/$target"
 if [ -n "${npm_config_node_gyp:-}" ]; then gyp=(node "$npm_config_node_gyp"); else gyp=(node-gyp); fi
