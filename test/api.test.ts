@@ -4,7 +4,7 @@
  * by descriptor, talked to by real clients, and closed.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -95,6 +95,22 @@ print(h.pread(30, 100).decode(), h.get_size())`);
     } finally {
       await server.close();
     }
+  });
+
+  it('stops when the plugin asks (nbdkit.shutdown), resolving closed', async () => {
+    const script = join(work, 'stop.lua');
+    writeFileSync(
+      script,
+      `function open(readonly) return 1 end
+function get_size(h) return 1048576 end
+function pread(h, count, offset) nbdkit.shutdown() return string.rep("\\0", count) end
+`,
+    );
+    const server = await startServer({ plugin: script });
+    const out = await nbdPython(server.uri, 'print(len(h.pread(512, 0)))');
+    expect(out.trim()).toBe('512');
+    await server.closed;
+    expect(existsSync(server.unixSocket!)).toBe(false);
   });
 
   it('rejects a plugin object without pread, and an option that makes no sense in-process', async () => {
