@@ -13,7 +13,7 @@
 import { Backend } from './host/backend.js';
 import { serverUri } from './host/captive.js';
 import type { Listening } from './host/listeners.js';
-import { setVerbose } from './host/log.js';
+import { setLogDestination, setVerbose } from './host/log.js';
 import { parseCommandLine, type ServerOptions as CommandLine } from './host/options.js';
 import type { Plugin as ServerPlugin } from './host/plugin.js';
 import { configure, instantiate, resolvePlugin } from './host/plugin-loader.js';
@@ -102,7 +102,9 @@ function checkEmbeddable(options: CommandLine): void {
 export async function startServer(options: StartOptions): Promise<NbdServer> {
   const parsed = parseCommandLine(commandLine(options));
   checkEmbeddable(parsed);
+  // Messages are the process's (as its stderr is): only options given change them.
   if (parsed.verbose) setVerbose(true);
+  if (parsed.log !== undefined) setLogDestination(parsed.log);
   const shutdown = new Shutdown();
   const host = makeHost(parsed, shutdown);
 

@@ -16,9 +16,12 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const SHIM_ENV: NodeJS.ProcessEnv = { ...process.env, PATH: `${join(ROOT, 'shim')}:/usr/bin:/bin` };
 
 /** Run Python with libnbd's bindings, `nbdkit` on PATH being the shim. */
-function python(script: string) {
-  return run('/usr/bin/python3', ['-c', `import nbd, errno\nh = nbd.NBD()\n${script}\n`], { env: SHIM_ENV });
+function python(script: string, env = SHIM_ENV) {
+  return run('/usr/bin/python3', ['-c', `import nbd, errno\nh = nbd.NBD()\n${script}\n`], { env });
 }
+
+/** PATH where `nbdkit` is the native one (/usr/bin/nbdkit), the oracle. */
+const NATIVE_ENV: NodeJS.ProcessEnv = { ...process.env, PATH: '/usr/bin:/bin' };
 
 describe('nbdkit-ts as nbdkit', () => {
   it('says nbdkit: in its messages when run as nbdkit, and nbdkit-ts: otherwise', async () => {
@@ -49,13 +52,16 @@ print(h.get_size(), h.pread(70, 512) == b'command' * 10)`);
     expect(result.stdout.toString().trim()).toBe('3145728 True');
   });
 
-  it("serves through systemd socket activation, as libnbd's connect_systemd_socket_activation starts it", async () => {
-    const result = await python(`h.connect_systemd_socket_activation(['nbdkit', 'memory', '5M'])
+  it("serves through systemd socket activation, as libnbd's connect_systemd_socket_activation starts it, as native nbdkit does", async () => {
+    const script = `h.connect_systemd_socket_activation(['nbdkit', 'memory', '5M'])
 h.pwrite(b'activated' * 10, 4096)
-print(h.get_size(), h.pread(90, 4096) == b'activated' * 10)
-h.shutdown()`);
+print(h.get_size(), h.pread(90, 4096) == b'activated' * 10, h.can_trim(), h.can_zero(), h.can_multi_conn())
+h.shutdown()`;
+    const result = await python(script);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout.toString().trim()).toBe('5242880 True');
+    expect(result.stdout.toString().trim()).toBe('5242880 True True True True');
+    const native = await python(script, NATIVE_ENV);
+    expect(native.stdout.toString()).toBe(result.stdout.toString());
   });
 
   it('refuses socket activation with an option that chooses where to listen, as nbdkit does', async () => {
