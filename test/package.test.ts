@@ -91,6 +91,9 @@ describe('npm pack, then npm install -g into a fresh prefix', () => {
     expect(config.stdout.toString()).toMatch(/^fs_native=prebuilt$/m);
     const without = await nbdkitTs(['--dump-config'], { NBDKIT_TS_NATIVE: '0' });
     expect(without.stdout.toString()).toMatch(/^fs_native=none$/m);
+    // Only a local build allowed, and there is none.
+    const builtOnly = await nbdkitTs(['--dump-config'], { NBDKIT_TS_NATIVE: 'built' });
+    expect(builtOnly.stdout.toString()).toMatch(/^fs_native=none$/m);
   });
 
   it('installs the manual page where man finds it', async () => {

@@ -81,4 +81,16 @@ except nbd.Error:
     expect(result.stderr).toMatch(/^nbdkit: LISTEN_PID was not for us \(ignored\)$/m);
     expect(result.stdout.toString().trim()).toBe('1048576');
   });
+
+  it('refuses LISTEN_FDS out of range, and a descriptor that is not a socket', async () => {
+    // exec keeps the shell's pid, which LISTEN_PID names.
+    const activate = (fds: string, redirect = '') =>
+      run('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=${fds} exec nbdkit memory 1M ${redirect}`], { env: SHIM_ENV });
+    const tooMany = await activate('17');
+    expect(tooMany.code).toBe(1);
+    expect(tooMany.stderr).toMatch(/^nbdkit: error: socket activation: LISTEN_FDS=17 out of range$/m);
+    const notSocket = await activate('1', '3</dev/null');
+    expect(notSocket.code).toBe(1);
+    expect(notSocket.stderr).toMatch(/^nbdkit: error: socket activation: file descriptor fd = 3 is not a socket$/m);
+  });
 });
