@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libnbd-bin python3-libnbd qemu-utils fio openssl nbdkit nbdkit-plugin-python nbdkit-plugin-lua nbdkit-plugin-tcl)
+# g++ and make build the optional zstd-napi (allocator=zstd), and runtimes/fs-native where its
+# prebuilt binary does not fit (test/package.test.ts builds it so).
+packages=(libnbd-bin python3-libnbd qemu-utils fio openssl nbdkit nbdkit-plugin-python nbdkit-plugin-lua nbdkit-plugin-tcl g++ make)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -132,9 +132,13 @@ describe('lua adapter: callbacks', () => {
   it('exposes only the optional callbacks the script defines', async () => {
     const plugin = await load(fixture('string-disk.lua'));
     expect(plugin.pwrite).toBeTypeOf('function');
-    for (const name of ['flush', 'trim', 'zero', 'can_write', 'extents', 'can_fua', 'cache', 'list_exports'] as const) {
+    for (const name of ['trim', 'zero', 'can_write', 'extents', 'can_fua', 'cache', 'list_exports'] as const) {
       expect(plugin[name], name).toBeUndefined();
     }
+    // As nbdkit's Lua plugin: a flush that does nothing, and can_flush false, so that FUA is
+    // offered (emulated by that flush) to writable scripts.
+    expect(await plugin.flush!(undefined, 0)).toBeUndefined();
+    expect(await plugin.can_flush!(undefined)).toBe(false);
     // SERIALIZE_ALL_REQUESTS unless the script says otherwise.
     expect(await plugin.thread_model!()).toBe(1);
   });

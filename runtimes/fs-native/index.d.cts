@@ -38,6 +38,12 @@ type Binding = {
    * read then sees the end or the error).
    */
   receiveWithin(socketFd: number, buffer: Uint8Array, spinMicros: number, timeoutMicros: number): number;
+  /** mlock(2) the memory of `buffer`; throws an Error with `code` (say EPERM or ENOMEM) on failure. */
+  lockMemory(buffer: Uint8Array): void;
+  /** posix_fadvise(2): advice 0 normal, 1 random, 2 sequential, 4 dontneed. */
+  fadvise(fd: number, offset: bigint, length: bigint, advice: number): void;
+  /** sync_file_range(2): flags 1 wait before, 2 write, 4 wait after. */
+  syncFileRange(fd: number, offset: bigint, length: bigint, flags: number): void;
   /**
    * Receive NBD requests on the socket on a thread of the addon (request_reader.c); the event
    * loop must no longer read the socket. `deliver` is called in stream order with `bytes`:

@@ -175,13 +175,23 @@ export class Backend {
   }
 
   /**
-   * list_exports with nbdkit's default: one export, the default one, named "". More than
-   * nbdkit's limit of exports fails, as nbdkit_add_export does: one client's NBD_OPT_LIST must
-   * not cost the server without bound.
+   * list_exports with nbdkit's default (also what a plugin's undefined asks for, as
+   * nbdkit_use_default_export): the one export default_export names, or none at all when
+   * default_export fails (its error is logged; the client still gets a list, as from nbdkit).
+   * More than nbdkit's limit of exports fails, as nbdkit_add_export does: one client's
+   * NBD_OPT_LIST must not cost the server without bound.
    */
   async listExports(readonly: boolean, tls: boolean): Promise<ExportInfo[]> {
-    if (!this.plugin.list_exports) return [{ name: await this.defaultExport(readonly, tls) }];
-    const exports = await invoke('list_exports', () => this.plugin.list_exports!(readonly, tls));
+    const exports = this.plugin.list_exports
+      ? await invoke('list_exports', () => this.plugin.list_exports!(readonly, tls))
+      : undefined;
+    if (exports === undefined) {
+      try {
+        return [{ name: await this.defaultExport(readonly, tls) }];
+      } catch {
+        return [];
+      }
+    }
     if (exports.length > MAX_EXPORTS) {
       logError(`list_exports: too many exports (${exports.length}, at most ${MAX_EXPORTS})`);
       throw new RequestError('EINVAL', 'too many exports');

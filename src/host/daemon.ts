@@ -3,7 +3,8 @@
  * the foreground as a detached child and the parent exits only once the child is listening
  * (or exits with the child's failure status), which is what nbdkit's caller observes too.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type StdioOptions } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { writeSync, closeSync } from 'node:fs';
 import { PROGRAM_VARIABLE } from './invocation.js';
 import { PROGRAM } from './log.js';
@@ -29,20 +30,34 @@ export function notifyReady(): boolean {
 }
 
 /**
- * In the parent: start the detached foreground server and wait for it to be ready.
+ * In the parent: start the detached foreground server and wait for it to be ready. `input`, when
+ * given, is what the server reads on its stdin; `inheritFds` are passed on with their numbers.
  * Like nbdkit, the background server keeps no hold on the caller's stdin and stdout (a caller
  * reading our output to its end must not wait for the server's exit); its stderr is relayed
  * until it is ready, so start-up errors still reach the user, and kept afterwards only with -v.
  */
-export function daemonize(argv: string[], verbose: boolean): Promise<number> {
+export function daemonize(argv: string[], verbose: boolean, input?: Buffer, inheritFds: number[] = []): Promise<number> {
   return new Promise((resolve) => {
+    // Descriptors the plugin was given (the file plugin's fd=, dirfd=) keep their numbers in the
+    // server; the ready pipe takes the first number after them all.
+    const stdio: StdioOptions = [input ? 'pipe' : 'ignore', 'ignore', verbose ? 'inherit' : 'pipe'];
+    for (const fd of inheritFds) {
+      while (stdio.length < fd) stdio.push('ignore');
+      stdio[fd] = fd;
+    }
+    const readyFd = stdio.length;
+    stdio.push('pipe');
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1], '-f', ...argv], {
       detached: true,
-      stdio: ['ignore', 'ignore', verbose ? 'inherit' : 'pipe', 'pipe'],
+      stdio,
       // The child skips Node's certificate loading as the command's #! line does, and goes by
       // the same name.
-      env: { ...withExtraCaCertsSaved(process.env), [READY_FD_VARIABLE]: '3', [PROGRAM_VARIABLE]: PROGRAM },
+      env: { ...withExtraCaCertsSaved(process.env), [READY_FD_VARIABLE]: String(readyFd), [PROGRAM_VARIABLE]: PROGRAM },
     });
+    // What the caller gave on stdin for the server (`sh -`'s script), read here as nbdkit reads
+    // it before forking: the server reads it from a pipe that then ends.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input);
     child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
     let settled = false;
     const finish = (status: number): void => {
@@ -50,7 +65,7 @@ export function daemonize(argv: string[], verbose: boolean): Promise<number> {
       settled = true;
       resolve(status);
     };
-    const ready = child.stdio[3];
+    const ready = child.stdio[readyFd] as Readable | null | undefined;
     ready?.on('data', () => {
       ready.destroy();
       child.stderr?.destroy();

@@ -108,10 +108,13 @@ export async function listenTcp(
   host: string | undefined,
   reads: SocketReads,
   accept: Accept,
+  family?: 4 | 6,
 ): Promise<Listening> {
   const server = createListener(reads, accept);
+  // -4 / -6 without -i: every address of that family only.
+  if (host === undefined && family !== undefined) host = family === 4 ? '0.0.0.0' : '::';
   try {
-    await listen(server, { port, host });
+    await listen(server, { port, host, ipv6Only: family === 6 });
   } catch (error) {
     throw new Error(`bind: ${host ?? '*'}:${port}: ${(error as Error).message}`);
   }

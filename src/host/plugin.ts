@@ -118,7 +118,8 @@ export interface Plugin {
   cleanup?(): Awaitable<void>;
 
   preconnect?(readonly: boolean): Awaitable<void>;
-  list_exports?(readonly: boolean, isTls: boolean): Awaitable<ExportInfo[]>;
+  /** The exports; undefined asks for the default, as nbdkit_use_default_export (see Backend.listExports). */
+  list_exports?(readonly: boolean, isTls: boolean): Awaitable<ExportInfo[] | undefined>;
   default_export?(readonly: boolean, isTls: boolean): Awaitable<string>;
 
   open(readonly: boolean, connection: ConnectionInfo): Awaitable<Handle>;

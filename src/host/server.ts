@@ -3,14 +3,14 @@
  * down cleanly (close, cleanup, unload, remove the socket and pid file) on a signal, at the end
  * of --run, on nbdkit_shutdown, or when the single -s client leaves.
  */
-import { unlinkSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, unlinkSync, writeFileSync, renameSync } from 'node:fs';
 import { Backend, RequestError } from './backend.js';
 import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
 import { optimiseRequestPathSooner } from './js-tiering.js';
 import { type Listening, stdioStreams } from './listeners.js';
 import { isVerbose, logDebug, logError, logRaw, logWarning, setLogDestination, setVerbose } from './log.js';
-import { parseCommandLine, type ServerOptions, UsageError } from './options.js';
+import { longOptionsText, parseCommandLine, type ServerOptions, shortOptionsText, UsageError } from './options.js';
 import { type Plugin, ReportedPluginError } from './plugin.js';
 import { configure, instantiate, type ResolvedPlugin, resolvePlugin } from './plugin-loader.js';
 import { captiveEnvironment, runCaptive } from './captive.js';
@@ -46,23 +46,28 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
   // uses. Flags for nbdkit's own core (nbdkit.*) pass silently, as they do there.
   for (const flag of options.debugFlags) if (!flag.startsWith('nbdkit.')) logWarning(`debug flag -D ${flag} was not used`);
 
-  if (options.version) {
-    process.stdout.write(versionText());
-    return 0;
-  }
-  if (options.dumpConfig) {
-    process.stdout.write(dumpConfig());
-    return 0;
-  }
-  if (options.help && options.plugin === undefined) {
-    process.stdout.write(helpText(undefined));
-    return 0;
+  // nbdkit answers these from the command line alone, before looking at any plugin.
+  if (options.listOptions === 'short') return print(shortOptionsText());
+  if (options.listOptions === 'long') return print(longOptionsText());
+  if (options.dumpConfig) return print(await dumpConfig());
+  if (options.plugin === undefined) {
+    if (options.help) return print(helpText(undefined));
+    if (options.version) return print(versionText());
   }
 
   const foreground =
-    options.foreground || options.single || options.run !== undefined || options.exitWithParent || options.dumpPlugin || options.help ||
+    options.foreground ||
+    options.single ||
+    options.run !== undefined ||
+    options.exitWithParent ||
+    options.dumpPlugin ||
+    options.help ||
+    options.version ||
     activated.length > 0;
-  if (!foreground) return daemonize(argv, options.verbose);
+  if (!foreground) {
+    const input = readsStdin(options) ? readStdin() : undefined;
+    return daemonize(argv, options.verbose, input, inheritedDescriptors(options));
+  }
 
   const shutdown = new Shutdown();
   let plugin: Plugin;
@@ -76,19 +81,15 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
     return usageFailure(error);
   }
 
-  if (options.help) {
-    process.stdout.write(helpText(plugin));
-    return 0;
-  }
+  // With a plugin, --help and --version describe it too: a plugin that cannot load fails them.
+  if (options.help) return print(helpText(plugin));
+  if (options.version) return print(versionText(plugin));
   try {
     await configure(plugin, resolved.params, { complete: !options.dumpPlugin });
   } catch (error) {
     return usageFailure(error);
   }
-  if (options.dumpPlugin) {
-    process.stdout.write(await dumpPlugin(plugin));
-    return 0;
-  }
+  if (options.dumpPlugin) return print(await dumpPlugin(plugin));
 
   const backend = new Backend(plugin, { readonly: options.readonly, threads: options.threads });
   try {
@@ -97,6 +98,32 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
     return usageFailure(error);
   }
   return serve(options, backend, shutdown, tls, mainOptions.exitsAfter ?? false, activated);
+}
+
+/** Whether the plugin reads its script from stdin (`sh -`, `script=-`). */
+function readsStdin(options: ServerOptions): boolean {
+  return options.params.some(({ key, value }) => value === '-' && (key === undefined || key === 'script'));
+}
+
+/** Descriptors the command line hands the plugin (fd=N, dirfd=N), which the server must keep. */
+function inheritedDescriptors(options: ServerOptions): number[] {
+  return options.params
+    .filter(({ key, value }) => (key === 'fd' || key === 'dirfd') && /^\d+$/.test(value) && Number(value) > 2)
+    .map(({ value }) => Number(value));
+}
+
+function readStdin(): Buffer {
+  try {
+    return readFileSync(0);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+/** Information on stdout, then a successful exit. */
+function print(text: string): number {
+  process.stdout.write(text);
+  return 0;
 }
 
 /** Report a start-up failure once (the backend has already printed its own) and give status 1. */

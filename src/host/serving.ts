@@ -115,7 +115,7 @@ export function listenAsOptions(
   if (listenFds.length > 0) return listenOnDescriptors(listenFds, reads, accept);
   if (options.unixSocket !== undefined) return listenUnix(options.unixSocket, reads, accept);
   if (options.port !== undefined || options.ipAddress !== undefined || options.run === undefined) {
-    return listenTcp(Number(options.port ?? DEFAULT_PORT), options.ipAddress, reads, accept);
+    return listenTcp(Number(options.port ?? DEFAULT_PORT), options.ipAddress, reads, accept, options.ipFamily);
   }
   return listenUnix('-', reads, accept);
 }

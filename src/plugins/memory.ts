@@ -10,13 +10,15 @@ import {
   PluginError,
   ThreadModel,
 } from '../host/plugin.js';
-import { openMemoryFile } from './memory-file.js';
+import { type AllocatorChoice, createRamDisk, parseAllocator } from './memory-allocator.js';
 import type { RamDisk } from './ram-disk.js';
 import { SparsePages } from './sparse-pages.js';
+import { zstdAvailable } from './zstd.js';
 
 const createMemoryPlugin: PluginFactory = (host) => {
   let size: bigint | undefined;
-  // Made once the size is known: a memory file when the addon can, else pages in JavaScript.
+  let allocator: AllocatorChoice = { type: 'sparse', mlock: false };
+  // Made once the size is known, by the allocator chosen (memory-allocator.ts).
   let disk: RamDisk = new SparsePages();
 
   const plugin: Plugin = {
@@ -24,21 +26,24 @@ const createMemoryPlugin: PluginFactory = (host) => {
     longname: 'nbdkit memory plugin',
     description: 'A sparse RAM disk, shared by all connections and lost when the server exits.',
     magic_config_key: 'size',
-    config_help: 'size=<SIZE>  (required) Size of the backing disk',
+    config_help: [
+      'size=<SIZE>  (required) Size of the backing disk',
+      'allocator=sparse|malloc[,mlock=true]|zstd  How the disk is kept in memory (default sparse)',
+    ].join('\n'),
 
     config(key, value) {
       if (key === 'size') size = host.parseSize(value);
-      else if (key === 'allocator') {
-        if (value !== 'sparse') throw new PluginError(`memory: allocator=${value} is not supported (only sparse)`);
-      } else throw new PluginError(`unknown parameter '${key}'`, 'EINVAL');
+      else if (key === 'allocator') allocator = parseAllocator(value);
+      else throw new PluginError(`unknown parameter '${key}'`, 'EINVAL');
     },
     config_complete() {
       if (size === undefined) throw new PluginError('you must specify size=<SIZE> on the command line', 'EINVAL');
-      disk = openMemoryFile(size) ?? disk;
+      disk = createRamDisk(allocator, size);
       // Views of pages in JavaScript spare a copy; a memory file's replies are sent from its mapping.
       if (disk.views) plugin.pread_view = (_h, count, offset) => disk.views!(count, offset);
     },
-    dump_plugin: () => ['allocators=sparse'],
+    // As nbdkit's memory plugin: whether mlock and zstd can be used here.
+    dump_plugin: () => ['mlock=yes', `zstd=${zstdAvailable() ? 'yes' : 'no'}`],
     thread_model: () => ThreadModel.PARALLEL,
 
     open: () => ({}),

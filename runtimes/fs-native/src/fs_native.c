@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -118,6 +119,43 @@ static napi_value seek_hole(napi_env env, napi_callback_info info) {
   return do_seek(env, info, SEEK_HOLE, "lseek(SEEK_HOLE)");
 }
 
+/* The last argument of a call taking (fd, offset, length, n): n as an int32. */
+static int get_fourth_int(napi_env env, napi_callback_info info, int32_t *n) {
+  napi_value argv[4];
+  size_t argc = 4;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+      napi_get_value_int32(env, argv[3], n) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected (fd: number, offset: bigint, length: bigint, n: number)");
+    return -1;
+  }
+  return 0;
+}
+
+/*
+ * fadvise(fd, offset, length, advice): posix_fadvise(2), for the file plugin's fadvise= and
+ * cache=none. advice is POSIX_FADV_* (Linux: 0 normal, 1 random, 2 sequential, 4 dontneed).
+ */
+static napi_value fadvise(napi_env env, napi_callback_info info) {
+  int fd, advice;
+  int64_t offset, length;
+  if (get_args(env, info, 3, &fd, &offset, &length) == -1 || get_fourth_int(env, info, &advice) == -1) return NULL;
+  int err = posix_fadvise(fd, offset, length, advice);
+  if (err != 0) return throw_errno(env, "posix_fadvise", err);
+  return NULL;
+}
+
+/*
+ * syncFileRange(fd, offset, length, flags): sync_file_range(2), for cache=none's write-out
+ * before its pages are dropped. flags are SYNC_FILE_RANGE_* (1 wait before, 2 write, 4 wait after).
+ */
+static napi_value sync_range(napi_env env, napi_callback_info info) {
+  int fd, flags;
+  int64_t offset, length;
+  if (get_args(env, info, 3, &fd, &offset, &length) == -1 || get_fourth_int(env, info, &flags) == -1) return NULL;
+  if (sync_file_range(fd, offset, length, (unsigned int) flags) == -1) return throw_errno(env, "sync_file_range", errno);
+  return NULL;
+}
+
 /*
  * setsockopt(SO_SNDBUF): arguments fd (number) and bytes (number). The kernel caps the value at
  * net.core.wmem_max (and doubles it for its own bookkeeping); returns the size it settled on.
@@ -136,6 +174,24 @@ static napi_value set_send_buffer(napi_env env, napi_callback_info info) {
   if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, &length) == -1) return throw_errno(env, "getsockopt(SO_SNDBUF)", errno);
   napi_create_int32(env, bytes, &result);
   return result;
+}
+
+/*
+ * lockMemory(buffer): mlock(2) the memory of a Uint8Array, for the memory plugin's
+ * allocator=malloc,mlock=true (Node cannot). The memory of an ArrayBuffer never moves, and it
+ * stays locked until it is freed.
+ */
+static napi_value lock_memory(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  size_t argc = 1, length;
+  void *data;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      !uint8_array_of(env, argv[0], &data, &length)) {
+    napi_throw_type_error(env, NULL, "expected (buffer: Uint8Array)");
+    return NULL;
+  }
+  if (length > 0 && mlock(data, length) == -1) return throw_errno(env, "mlock", errno);
+  return NULL;
 }
 
 /* An Error for errno with a `sent` property: how many bytes had left before it happened. */
@@ -373,6 +429,9 @@ static napi_value init(napi_env env, napi_value exports) {
     EXPORTED_FUNCTION("sendReply", send_reply),
     EXPORTED_FUNCTION("sendBuffers", send_buffers),
     EXPORTED_FUNCTION("receiveWithin", receive_within),
+    EXPORTED_FUNCTION("lockMemory", lock_memory),
+    EXPORTED_FUNCTION("fadvise", fadvise),
+    EXPORTED_FUNCTION("syncFileRange", sync_range),
   };
   DEFINE_EXPORTS(env, exports, properties);
   request_reader_init(env, exports);

@@ -9,6 +9,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { errnoName } from '../../host/errno.js';
+import { nbdkitTsVersion } from '../../host/version.js';
 import {
   type BlockSize,
   type ExportInfo,
@@ -85,6 +86,8 @@ function adapt(loaded?: ScriptModule): Plugin {
   const adapter: Record<string, unknown> = {};
   const plugin = {
     name: 'js',
+    // nbdkit has no JavaScript plugin: this one is nbdkit-ts's own and carries its version.
+    version: nbdkitTsVersion(),
     longname: 'nbdkit-ts JavaScript plugin',
     description: 'Runs a plugin written as a JavaScript ES module.',
     magic_config_key: 'script',

@@ -384,6 +384,13 @@ class LuaPlugin {
         delete plugin[name];
       }
     }
+    // nbdkit's Lua plugin always has a flush (doing nothing when the script has none) and says
+    // can_flush false then: so the server offers FUA, emulated by that flush, to any writable
+    // script that does not answer can_fua itself.
+    if (plugin.flush === undefined) {
+      plugin.flush = () => undefined;
+      if (plugin.can_flush === undefined) plugin.can_flush = () => false;
+    }
   }
 
   private optionalImplementations(): Required<Pick<Plugin, OptionalCallback>> {

@@ -125,10 +125,11 @@ export function scriptMethods(host: PluginHost, caller: ScriptCaller): ScriptMet
     after_fork: () => plainCall('after_fork', []),
     preconnect: (readonly: boolean) => plainCall('preconnect', [bool(readonly)]),
 
-    async list_exports(readonly: boolean, isTls: boolean): Promise<ExportInfo[]> {
+    async list_exports(readonly: boolean, isTls: boolean): Promise<ExportInfo[] | undefined> {
       const { outcome, text } = await caller.callText('list_exports', [bool(readonly), bool(isTls)]);
       if (outcome === 'false') throw caller.unexpectedFalse('list_exports');
-      if (outcome === 'missing') return [{ name: await defaultExport(readonly, isTls) }];
+      // The server's default: the export default_export names, or none if that fails.
+      if (outcome === 'missing') return undefined;
       return parseExports(text);
     },
 

@@ -53,6 +53,10 @@ function tclHandle(h: Handle): TclHandle {
   return h;
 }
 
+/** The flush of a script without plugin_flush, and its can_flush (see discoverCallbacks). */
+const FLUSH_NOTHING = (): void => undefined;
+const CANNOT_FLUSH = (): boolean => false;
+
 export class TclAdapter {
   readonly plugin: Plugin;
   private runtime: TclRuntime | undefined;
@@ -231,7 +235,16 @@ export class TclAdapter {
       p.pwrite = g('pwrite', (h: Handle, buf: Uint8Array, offset: bigint, flags: number) =>
         this.pwrite(h, buf, offset, flags));
     }
-    if (has('plugin_flush')) p.flush = g('flush', (h: Handle, flags: number) => this.flush(h, flags));
+    // nbdkit's Tcl plugin always has a flush (doing nothing without plugin_flush) and says
+    // can_flush false then: so the server offers FUA, emulated by that flush, to any writable
+    // script that does not answer can_fua itself.
+    if (has('plugin_flush')) {
+      p.flush = g('flush', (h: Handle, flags: number) => this.flush(h, flags));
+      if (p.can_flush === CANNOT_FLUSH) delete p.can_flush;
+    } else {
+      p.flush = FLUSH_NOTHING;
+      if (!has('can_flush')) p.can_flush = CANNOT_FLUSH;
+    }
     if (has('trim')) {
       p.trim = g('trim', (h: Handle, count: number, offset: bigint, flags: number) =>
         this.ioCall('trim', 'trim', h, count, offset, flags));
