@@ -39,7 +39,8 @@ describe('the prebuilt fs-native addons', () => {
   });
 });
 
-describe('npm pack, then npm install -g into a fresh prefix', () => {
+// Generous timeouts: the machine is shared, and each test starts Node (and Python, tsc) from scratch.
+describe('npm pack, then npm install -g into a fresh prefix', { timeout: 240_000 }, () => {
   let work: string;
   let prefix: string;
   let installed: string;
@@ -74,7 +75,7 @@ describe('npm pack, then npm install -g into a fresh prefix', () => {
   });
 
   const nbdkitTs = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
-    run(join(prefix, 'bin', 'nbdkit-ts'), args, { cwd: work, env: { ...env, ...extraEnv }, timeoutMs: 120_000 });
+    run(join(prefix, 'bin', 'nbdkit-ts'), args, { cwd: work, env: { ...env, ...extraEnv }, timeoutMs: 240_000 });
 
   it('installs the command, the runtimes and the prebuilt addon, and builds nothing', () => {
     expect(existsSync(join(installed, 'runtimes', 'fs-native', 'prebuilds', 'linux-x64', 'fs_native.napi.glibc.node'))).toBe(true);
@@ -119,7 +120,8 @@ describe('npm pack, then npm install -g into a fresh prefix', () => {
     const result = await nbdkitTs(['-U', '-', language, join(installed, script), 'size=8M', '--run', check]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout.toString().trim()).toBe('8388608');
-  });
+    // Python's first start in a fresh cache prepares its snapshot: seconds, more on a loaded machine.
+  }, 300_000);
 
   it("gives a drop-in nbdkit, off PATH until asked for, that libnbd starts by socket activation", async () => {
     expect(existsSync(join(prefix, 'bin', 'nbdkit'))).toBe(false);
@@ -156,7 +158,7 @@ describe('npm pack, then npm install -g into a fresh prefix', () => {
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     const flags = ['--module', 'nodenext', '--target', 'es2022', '--strict', '--types', 'node', '--typeRoots', join(ROOT, 'node_modules', '@types')];
     // One compilation of both (it still emits the good one): errors in wrong.ts only.
-    const compiled = await run(process.execPath, [tsc, ...flags, 'ramdisk-server.ts', 'wrong.ts'], { cwd: app, env, timeoutMs: 120_000 });
+    const compiled = await run(process.execPath, [tsc, ...flags, 'ramdisk-server.ts', 'wrong.ts'], { cwd: app, env, timeoutMs: 240_000 });
     const errors = compiled.stdout.toString().trim().split('\n').filter((line) => /error TS/.test(line));
     expect(errors.length, compiled.stdout.toString()).toBeGreaterThan(0);
     expect(errors.filter((line) => !line.startsWith('wrong.ts')), compiled.stdout.toString()).toEqual([]);
@@ -175,7 +177,7 @@ describe('npm pack, then npm install -g into a fresh prefix', () => {
       server.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
-  });
+  }, 300_000);
 
   // Last: it takes the prebuilt binary away.
   it('builds the addon at install where no prebuilt one fits, and uses that build', async () => {
