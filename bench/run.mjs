@@ -26,13 +26,17 @@ const HELP = `usage: node bench/run.mjs [options]
   --runs N          measured runs per workload, after one warm-up (default 3)
   --size MiB        disk size for the bulk workloads (default 512)
   --small-size MiB  disk size for 4 KiB requests one at a time (default 64)
-  --plugins LIST    comma-separated subset of: file,memory,lua,python,tcl
-  --workloads LIST  comma-separated subset of: read256k,read4k64,read4k1,write256k,startup
+  --plugins LIST    comma-separated subset of: file,memory,lua,python,tcl,lua-ram,python-ram
+  --workloads LIST  comma-separated subset of: read256k,read4k64,read4k1,write256k,startup,
+                    read256k4,fio4x16
   --timeout S       limit for one workload run, in seconds (default 120)
   --cold            a fresh server for every run (default: one server per workload,
                     warmed up by the discarded first run)
   --no-native       measure nbdkit-ts only
   --json FILE       also write every measurement to FILE
+  --svg FILE        also draw the ratios as a bar chart (SVG) in FILE
+
+lua-ram and python-ram (the RAM disk examples) only run the workloads with several clients.
 `;
 
 const { values: opts } = parseArgs({
@@ -40,12 +44,13 @@ const { values: opts } = parseArgs({
     runs: { type: 'string', default: '3' },
     size: { type: 'string', default: '512' },
     'small-size': { type: 'string', default: '64' },
-    plugins: { type: 'string', default: 'file,memory,lua,python,tcl' },
-    workloads: { type: 'string', default: 'read256k,read4k64,read4k1,write256k,startup' },
+    plugins: { type: 'string', default: 'file,memory,lua,python,tcl,lua-ram,python-ram' },
+    workloads: { type: 'string', default: 'read256k,read4k64,read4k1,write256k,startup,read256k4,fio4x16' },
     timeout: { type: 'string', default: '120' },
     cold: { type: 'boolean', default: false },
     'no-native': { type: 'boolean', default: false },
     json: { type: 'string' },
+    svg: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -68,9 +73,12 @@ function positive(text, name) {
   return n;
 }
 
+const EXAMPLES = join(ROOT, 'examples');
+
 /**
  * The plugins compared. `args(disk, size)` are the plugin arguments serving a disk of that
- * file and size; `language` names the native plugin package that must be installed.
+ * file and size; `only` limits a plugin to some workloads (the RAM disk scripts keep their
+ * disk in the interpreter, so they are measured where several clients share it).
  */
 const PLUGIN_SETUPS = {
   file: { args: (disk) => ['file', disk] },
@@ -78,6 +86,8 @@ const PLUGIN_SETUPS = {
   lua: { args: (disk) => ['lua', join(PLUGINS, 'file.lua'), `file=${disk}`] },
   python: { args: (disk) => ['python', join(PLUGINS, 'file.py'), `file=${disk}`] },
   tcl: { args: (disk) => ['tcl', join(PLUGINS, 'file.tcl'), `file=${disk}`] },
+  'lua-ram': { args: (_disk, size) => ['lua', join(EXAMPLES, 'lua', 'ramdisk.lua'), `size=${size}`], only: ['fio4x16'] },
+  'python-ram': { args: (_disk, size) => ['python', join(EXAMPLES, 'python', 'ramdisk.py'), `size=${size}`], only: ['fio4x16'] },
 };
 
 /** What each workload runs; `$uri` is the server's address. */
@@ -104,10 +114,31 @@ const WORKLOADS = {
     client: (uri, source) => ['nbdcopy', '--request-size=262144', source, uri],
   },
   startup: { title: 'start to first answer (nbdinfo --size)', startup: true },
+  read256k4: {
+    title: 'read, 256 KiB requests, 4 connections',
+    small: false,
+    client: (uri) => ['nbdcopy', '--request-size=262144', '--connections=4', uri, 'null:'],
+  },
+  fio4x16: {
+    title: 'random 4 KiB reads and writes, 4 clients x 16 in flight',
+    small: true,
+    writes: true,
+    // A fixed amount of work (16 MiB per client, half of it writes), so that the time compares.
+    client: (uri) => [
+      'fio', '--name=bench', '--ioengine=nbd', `--uri=${uri}`, '--rw=randrw', '--bs=4k', '--iodepth=16',
+      '--numjobs=4', '--io_size=16m', '--randrepeat=0', '--group_reporting', '--output=/dev/null',
+    ],
+  },
 };
 
 const plugins = pick(opts.plugins, PLUGIN_SETUPS, '--plugins');
 const workloads = pick(opts.workloads, WORKLOADS, '--workloads');
+
+/** Whether a plugin takes part in a workload. */
+function runs(plugin, workloadName) {
+  const only = PLUGIN_SETUPS[plugin].only;
+  return only === undefined || only.includes(workloadName);
+}
 
 function pick(list, table, name) {
   const names = list.split(',').map((s) => s.trim()).filter(Boolean);
@@ -360,6 +391,7 @@ async function main() {
     results[plugin] = {};
     const broken = {}; // impl -> why the server would not start for this plugin
     for (const workloadName of workloads) {
+      if (!runs(plugin, workloadName)) continue;
       const cell = (results[plugin][workloadName] = {});
       for (const impl of impls) cell[impl] = { times: [], byRun: {}, peaks: [] };
       await measureWorkload(plugin, workloadName, impls, files, cell, broken);
@@ -371,10 +403,62 @@ async function main() {
 
   const table = render(results, impls, nativeVersion);
   process.stdout.write(table);
+  const { writeFileSync } = await import('node:fs');
   if (opts.json) {
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(opts.json, JSON.stringify({ date: new Date().toISOString(), size: SIZE, smallSize: SMALL_SIZE, runs: RUNS, results }, null, 2));
   }
+  if (opts.svg) writeFileSync(opts.svg, chart(results, impls));
+}
+
+/**
+ * The throughput ratios as horizontal bars, one per plugin and workload, with the 1.00 line
+ * (under it nbdkit-ts is faster) and the spread of single-run ratios as a whisker.
+ */
+function chart(results, impls) {
+  const bars = [];
+  for (const plugin of plugins) {
+    for (const workloadName of workloads) {
+      const cell = results[plugin][workloadName];
+      if (cell === undefined || !impls.includes('native')) continue;
+      const value = Number(ratio(format(cell.ts, 'time'), format(cell.native, 'time')));
+      const spread = pairedRange(cell.ts, cell.native).split('-').map(Number);
+      bars.push({ label: `${plugin}: ${WORKLOADS[workloadName].title}`, value, spread });
+    }
+  }
+  const row = 22;
+  // Room for the longest label (about 6.6 px a character at 12 px).
+  const left = 20 + Math.ceil(Math.max(0, ...bars.map((b) => b.label.length)) * 6.6);
+  const width = 360;
+  const top = 40;
+  const finite = bars.flatMap((b) => [b.value, ...b.spread]).filter(Number.isFinite);
+  const max = Math.max(2, Math.ceil(Math.max(1, ...finite) * 4) / 4);
+  const x = (v) => left + (Math.min(v, max) / max) * width;
+  const escape = (text) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const height = top + bars.length * row + 30;
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${left + width + 60}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<text x="10" y="20" font-size="14">nbdkit-ts time / native nbdkit time (under 1.00: nbdkit-ts is faster), median of ${RUNS} runs</text>`,
+  ];
+  bars.forEach((bar, i) => {
+    const y = top + i * row;
+    parts.push(`<text x="${left - 8}" y="${y + 14}" text-anchor="end">${escape(bar.label)}</text>`);
+    if (!Number.isFinite(bar.value)) {
+      parts.push(`<text x="${left + 4}" y="${y + 14}" fill="#888">n/a</text>`);
+      return;
+    }
+    const colour = bar.value <= 1 ? '#3a7d44' : '#b5473a';
+    parts.push(`<rect x="${left}" y="${y + 3}" width="${(x(bar.value) - left).toFixed(1)}" height="14" fill="${colour}"/>`);
+    if (bar.spread.every(Number.isFinite)) {
+      const [low, high] = bar.spread.map(x);
+      parts.push(`<line x1="${low.toFixed(1)}" x2="${high.toFixed(1)}" y1="${y + 10}" y2="${y + 10}" stroke="#222"/>`);
+    }
+    parts.push(`<text x="${x(bar.value) + 4}" y="${y + 14}">${bar.value.toFixed(2)}</text>`);
+  });
+  const one = x(1);
+  parts.push(`<line x1="${one}" x2="${one}" y1="${top - 4}" y2="${top + bars.length * row}" stroke="#000" stroke-dasharray="4 3"/>`);
+  parts.push(`<text x="${one}" y="${height - 10}" text-anchor="middle">1.00</text>`);
+  parts.push('</svg>\n');
+  return parts.join('\n');
 }
 
 function format(slot, kind) {
@@ -411,6 +495,7 @@ function render(results, impls, nativeVersion) {
     const peaks = { ts: [], native: [] };
     for (const workloadName of workloads) {
       const cell = byWorkload[workloadName];
+      if (cell === undefined) continue;
       const ts = format(cell.ts, 'time');
       const native = impls.includes('native') ? format(cell.native, 'time') : 'n/a';
       const range = impls.includes('native') ? pairedRange(cell.ts, cell.native) : 'n/a';

@@ -2,12 +2,12 @@
  * Native nbdkit (Debian's 1.32.5) as the oracle: the same command under both servers must
  * look the same to nbdinfo.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NBD_CMD, NBD_OPT, NBD_REP, RawClient, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC } from './helpers/raw-client.js';
+import { randomRequests, replies } from './helpers/conformance.js';
 import { seededUniform } from './helpers/random.js';
 import { run, runNbdkitTs, startServer } from './helpers/server.js';
 
@@ -154,79 +154,6 @@ describe('sizes parse as nbdkit_parse_size', () => {
     }
   });
 });
-
-/** One random request a well-framed but careless client might send, for the same-replies check. */
-interface RandomRequest {
-  command: number;
-  flags: number;
-  offset: bigint;
-  count: number;
-  payload?: Buffer;
-}
-
-function randomRequests(below: (n: number) => number, diskSize: number, howMany: number): RandomRequest[] {
-  const pick = <T>(choices: T[]): T => choices[below(choices.length)];
-  const requests: RandomRequest[] = [];
-  for (let i = 0; i < howMany; i++) {
-    // Every command but DISC (which ends the session), and two unknown ones.
-    const command = pick([NBD_CMD.READ, NBD_CMD.READ, NBD_CMD.WRITE, NBD_CMD.WRITE, NBD_CMD.FLUSH, NBD_CMD.TRIM,
-      NBD_CMD.CACHE, NBD_CMD.WRITE_ZEROES, NBD_CMD.BLOCK_STATUS, 9, 300]);
-    const flags = pick([0, 0, 0, 1, 2, 4, 8, 16, 1 | 2, 2 | 16, 32, 128]);
-    const count = pick([0, 1, 512, 4096, 65536, 1 + below(100_000), 1 << 20, (64 << 20) + 1]);
-    const offset = BigInt(pick([0, below(diskSize), diskSize - 512, diskSize, diskSize + 1, below(diskSize) & ~511]));
-    const payload = command === NBD_CMD.WRITE && count <= 1 << 20 ? Buffer.alloc(count, below(256)) : undefined;
-    if (command === NBD_CMD.WRITE && !payload) continue;
-    requests.push({ command, flags, offset, count, payload });
-  }
-  return requests;
-}
-
-/**
- * Send the requests one at a time and describe each reply: the simple reply's error and data,
- * or each structured chunk's flags, type and payload (for error chunks, only the error: the
- * message is free text).
- */
-async function replies(socket: string, structured: boolean, requests: RandomRequest[]): Promise<string[]> {
-  const client = await RawClient.connect(socket);
-  await client.greet();
-  if (structured) {
-    client.sendOption(NBD_OPT.STRUCTURED_REPLY);
-    await client.readOptionReply();
-    const query = Buffer.from('base:allocation');
-    const data = Buffer.alloc(12 + query.length);
-    data.writeUInt32BE(1, 4);
-    data.writeUInt32BE(query.length, 8);
-    query.copy(data, 12);
-    client.sendOption(NBD_OPT.SET_META_CONTEXT, data);
-    while ((await client.readOptionReply()).type !== NBD_REP.ACK);
-  }
-  await client.go('');
-  const seen: string[] = [];
-  for (const [i, request] of requests.entries()) {
-    client.sendRequest(request.command, request.offset, request.count, { flags: request.flags, cookie: BigInt(i), payload: request.payload });
-    const magic = (await client.read(4)).readUInt32BE(0);
-    if (magic === SIMPLE_REPLY_MAGIC) {
-      const rest = await client.read(12);
-      const error = rest.readUInt32BE(0);
-      const data = error === 0 && request.command === NBD_CMD.READ ? await client.read(request.count) : Buffer.alloc(0);
-      seen.push(`${i}: simple error=${error} data=${createHash('sha256').update(data).digest('hex').slice(0, 16)}`);
-      continue;
-    }
-    expect(magic).toBe(STRUCTURED_REPLY_MAGIC);
-    for (let done = false; !done; ) {
-      const head = await client.read(16);
-      const chunkFlags = head.readUInt16BE(0);
-      const type = head.readUInt16BE(2);
-      const payload = await client.read(head.readUInt32BE(12));
-      const what = type >= 0x8000 ? `error=${payload.readUInt32BE(0)}` : createHash('sha256').update(payload).digest('hex').slice(0, 16);
-      seen.push(`${i}: chunk flags=${chunkFlags} type=${type} ${what}`);
-      done = (chunkFlags & 1) !== 0;
-      if (!done) expect((await client.read(4)).readUInt32BE(0)).toBe(STRUCTURED_REPLY_MAGIC);
-    }
-  }
-  client.end();
-  return seen;
-}
 
 describe('random requests against native nbdkit', () => {
   for (const structured of [false, true]) {

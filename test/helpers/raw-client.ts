@@ -72,6 +72,11 @@ export class RawClient {
     this.listen(secure);
   }
 
+  /** A client on a connected socket (one end of a pair whose other end a server was given). */
+  static over(socket: Socket): RawClient {
+    return new RawClient(socket);
+  }
+
   static connect(path: string): Promise<RawClient> {
     return new Promise((resolve, reject) => {
       const socket = connect(path, () => resolve(new RawClient(socket)));
