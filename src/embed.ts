@@ -132,7 +132,15 @@ export async function startServer(options: StartOptions): Promise<NbdServer> {
     await backend.unload();
     throw error;
   }
-  await backend.afterFork();
+  try {
+    await backend.afterFork();
+  } catch (error) {
+    // A plugin that cannot reach what it serves (the nbd plugin's shared connection, say).
+    await listening.close();
+    await backend.cleanup();
+    await backend.unload();
+    throw error;
+  }
 
   const closed = shutdown.done.then(async () => {
     const closing = listening.close();

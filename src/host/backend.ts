@@ -24,7 +24,7 @@ import {
   ReportedPluginError,
   ThreadModel,
 } from './plugin.js';
-import { Command, CommandFlag, MAX_REQUEST_SIZE, TransmissionFlag, commandName } from './protocol.js';
+import { Command, CommandFlag, MAX_REQUEST_SIZE, MAX_STRING, TransmissionFlag, commandName } from './protocol.js';
 import type { WriteTarget } from './input.js';
 import { isPromise, type MaybePromise, type RequestSerializer, ServerLocks } from './serialize.js';
 import { MAX_SIZE } from './size.js';
@@ -195,6 +195,15 @@ export class Backend {
     if (exports.length > MAX_EXPORTS) {
       logError(`list_exports: too many exports (${exports.length}, at most ${MAX_EXPORTS})`);
       throw new RequestError('EINVAL', 'too many exports');
+    }
+    // As nbdkit_add_export: a name or description longer than NBD allows fails the whole list.
+    for (const e of exports) {
+      const tooLong =
+        Buffer.byteLength(e.name) > MAX_STRING ? 'name' : Buffer.byteLength(e.description ?? '') > MAX_STRING ? 'description' : '';
+      if (tooLong) {
+        logError(`nbdkit_add_export: ${tooLong} too long`);
+        throw new RequestError('EINVAL', `nbdkit_add_export: ${tooLong} too long`);
+      }
     }
     return exports;
   }

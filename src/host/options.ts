@@ -380,7 +380,9 @@ export function parseCommandLine(argv: string[]): ServerOptions {
     for (const param of positionals.slice(1)) {
       const eq = param.indexOf('=');
       if (eq === 0) throw new UsageError(`malformed parameter '${param}': empty key`);
-      if (eq === -1) options.params.push({ key: undefined, value: param });
+      // As nbdkit: text before '=' that is no valid key (a URI's "nbd+unix://?socket") makes
+      // the whole parameter a bare value for the magic key.
+      if (eq === -1 || !isValidConfigKey(param.slice(0, eq))) options.params.push({ key: undefined, value: param });
       else options.params.push({ key: param.slice(0, eq), value: param.slice(eq + 1) });
     }
   }

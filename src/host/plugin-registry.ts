@@ -21,6 +21,11 @@ const PLUGIN_MODULES: Readonly<Record<string, () => Promise<PluginModule>>> = {
   sh: () => import('../languages/sh/sh.js'),
   eval: () => import('../languages/sh/eval.js'),
   streaming: () => import('../plugins/streaming.js'),
+  nbd: () => import('../plugins/nbd/plugin.js'),
+  ondemand: () => import('../plugins/ondemand.js'),
+  tmpdisk: () => import('../plugins/tmpdisk.js'),
+  curl: () => import('../plugins/curl.js'),
+  S3: () => import('../plugins/s3.js'),
 };
 
 export function pluginNames(): string[] {

@@ -166,7 +166,13 @@ async function serve(
         return 1;
       }
       if (options.pidFile) writePidFile(options.pidFile);
-      await backend.afterFork();
+      try {
+        await backend.afterFork();
+      } catch {
+        // Already reported by the backend (a plugin that cannot reach what it serves, such as
+        // the nbd plugin's shared connection): a clean start-up failure.
+        return 1;
+      }
       // In the background, as nbdkit, messages go to the system log unless --log said otherwise:
       // stderr ends with the parent that relayed the start-up messages.
       if (notifyReady() && options.log === undefined) setLogDestination('syslog');
