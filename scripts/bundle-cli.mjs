@@ -18,8 +18,10 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  // npm packages (pyodide, wasmoon, the runtimes) stay where npm put them.
+  // npm packages (pyodide, wasmoon) stay where npm put them, and the runtimes where the package
+  // has them (its "imports" map: #fs-native, #wasm-tcl).
   packages: 'external',
+  external: ['#*'],
   allowOverwrite: true,
   logLevel: 'warning',
 });

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# g++ and make build the native addons: runtimes/fs-native and the optional zstd-napi (allocator=zstd).
+# g++ and make build the optional zstd-napi (allocator=zstd), and runtimes/fs-native where its
+# prebuilt binary does not fit (test/package.test.ts builds it so).
 # python3-boto3: native nbdkit's S3 plugin (a Python script in the nbdkit package) needs it;
 # e2fsprogs: mkfs.ext4, which the ondemand and tmpdisk plugins run by default.
 packages=(libnbd-bin python3-libnbd qemu-utils fio openssl nbdkit nbdkit-plugin-python nbdkit-plugin-lua nbdkit-plugin-tcl g++ make python3-boto3 e2fsprogs)

@@ -3,8 +3,11 @@
  * The nbdkit-ts command. The `#!` line starts Node without NODE_EXTRA_CA_CERTS, which it would
  * otherwise load at start for nothing (see host/node-start.ts); the value is restored below.
  */
+import { basename } from 'node:path';
+import { PROGRAM, setProgramName } from './host/log.js';
 import { restoreExtraCaCerts } from './host/node-start.js';
 import { main } from './host/server.js';
+import { invokedAs } from './host/invocation.js';
 
 /**
  * Exit with `status`. A server leaves its signal handlers installed (exitsAfter); on the other
@@ -17,7 +20,8 @@ function exitWith(status: number): never {
 }
 
 restoreExtraCaCerts();
+setProgramName(invokedAs(basename(process.argv[1] ?? '')));
 main(process.argv.slice(2), { exitsAfter: true }).then(exitWith, (error: unknown) => {
-  process.stderr.write(`nbdkit-ts: error: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.stderr.write(`${PROGRAM}: error: ${error instanceof Error ? error.stack : String(error)}\n`);
   exitWith(1);
 });

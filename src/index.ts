@@ -1,21 +1,9 @@
 /**
- * nbdkit-ts as a library: run the server in-process with nbdkit's command-line arguments, and
- * the plugin interface and constants for writing plugins in TypeScript.
+ * nbdkit-ts as a library: start a server in-process (startServer) with a plugin object or any
+ * plugin the command runs, or run the command itself with its arguments (main); the plugin
+ * interface of JavaScript and TypeScript plugins, and nbdkit's constants.
  */
-export { main } from './host/server.js';
-export {
-  CacheMode,
-  ExtentType,
-  Flag,
-  FuaMode,
-  PluginError,
-  ThreadModel,
-  type BlockSize,
-  type ConnectionInfo,
-  type ExportInfo,
-  type ExtentSink,
-  type Handle,
-  type Plugin,
-  type PluginFactory,
-  type PluginHost,
-} from './host/plugin.js';
+export { startServer, type Listen, type NbdServer, type StartOptions } from './embed.js';
+export { main, type MainOptions } from './host/server.js';
+export type { Awaitable, ExportEntry, Extent, Offset, Plugin } from './languages/js/types.js';
+export { CacheMode, ExtentType, Flag, FuaMode, PluginError, ThreadModel, type ConnectionInfo } from './host/plugin.js';

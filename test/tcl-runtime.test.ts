@@ -1,10 +1,10 @@
-// The WebAssembly Tcl runtime (@nbdkit-ts/wasm-tcl) on its own: Tcl_Init, byte arrays both
+// The WebAssembly Tcl runtime (runtimes/wasm-tcl, imported as #wasm-tcl) on its own: Tcl_Init, byte arrays both
 // ways, errors with errorInfo and line numbers, JavaScript commands, host files, stdout.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadTcl, TCL_ERROR, TCL_OK, TclError, type TclInterp, type TclRuntime } from '@nbdkit-ts/wasm-tcl';
+import { loadTcl, TCL_ERROR, TCL_OK, TclError, type TclInterp, type TclRuntime } from '#wasm-tcl';
 
 let runtime: TclRuntime;
 let tcl: TclInterp;

@@ -8,9 +8,9 @@ type MemoryFile = { readonly [memoryFileBrand]: true };
 
 /**
  * fallocate, SEEK_DATA/SEEK_HOLE, SO_SNDBUF, sendfile and sendmsg, the request-reader thread and
- * memory files, or null when the addon could not be built.
+ * memory files.
  */
-declare const binding: {
+type Binding = {
   punchHole(fd: number, offset: bigint, length: bigint): void;
   zeroRange(fd: number, offset: bigint, length: bigint): void;
   /** The next data offset at or after offset, or -1n when there is none. */
@@ -117,5 +117,19 @@ declare const binding: {
   peerCredentials(socketFd: number): [number, number, number];
   /** SO_PEERSEC: the peer's security label; throws (code ENOPROTOOPT) where no security module gives one. */
   peerSecurityContext(socketFd: number): string;
-} | null;
-export = binding;
+};
+
+/** What index.cjs found: the addon, or null (origin 'none') when none loads. */
+declare const loaded: {
+  binding: Binding | null;
+  /** The prebuilt binary of the package, a local node-gyp build, or none. */
+  origin: 'prebuilt' | 'built' | 'none';
+  /** The file loaded. */
+  path: string | undefined;
+  /** The candidates that were there but did not load, with why. */
+  failures: string[];
+};
+declare namespace loaded {
+  export type { Binding, MemoryFile, RequestReader };
+}
+export = loaded;

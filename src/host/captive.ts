@@ -15,7 +15,7 @@ function uriQuote(text: string): string {
   );
 }
 
-/** The NBD URI of the server: $uri for --run, and what --print-uri prints. */
+/** The NBD URI of the server (as $uri has it, and as --print-uri prints it): nbd://localhost:PORT/NAME or nbd+unix:///NAME?socket=PATH. */
 export function serverUri(options: ServerOptions, listening: Listening): string {
   const scheme = options.tls === 'require' ? 'nbds' : 'nbd';
   const name = options.exportName;

@@ -6,6 +6,8 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { writeSync, closeSync } from 'node:fs';
+import { PROGRAM_VARIABLE } from './invocation.js';
+import { PROGRAM } from './log.js';
 import { withExtraCaCertsSaved } from './node-start.js';
 
 const READY_FD_VARIABLE = 'NBDKIT_TS_READY_FD';
@@ -55,8 +57,9 @@ export function daemonize(
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1], '-f', ...argv], {
       detached: true,
       stdio,
-      // The child skips Node's certificate loading as the command's #! line does.
-      env: { ...withExtraCaCertsSaved(process.env), [READY_FD_VARIABLE]: String(readyFd) },
+      // The child skips Node's certificate loading as the command's #! line does, and goes by
+      // the same name.
+      env: { ...withExtraCaCertsSaved(process.env), [READY_FD_VARIABLE]: String(readyFd), [PROGRAM_VARIABLE]: PROGRAM },
     });
     // What the caller gave on stdin for the server (`sh -`'s script), read here as nbdkit reads
     // it before forking: the server reads it from a pipe that then ends.

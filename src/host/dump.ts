@@ -8,6 +8,7 @@ import { realpathSync } from 'node:fs';
 import { arch, platform } from 'node:os';
 import { dirname } from 'node:path';
 import { threadModelName } from './backend.js';
+import { fsNativeOrigin } from './fs-native.js';
 import { usageText } from './options.js';
 import { type Plugin, ThreadModel } from './plugin.js';
 import { NBDKIT_VERSION, NBDKIT_VERSION_MAJOR, NBDKIT_VERSION_MINOR, nbdkitTsVersion, versionExtra } from './version.js';
@@ -54,6 +55,8 @@ export async function dumpConfig(): Promise<string> {
     `binary=${binaryPath()}`,
     `bindir=${dirname(process.argv[1])}`,
     'exit_with_parent=yes',
+    // The fs-native addon in use: the package's prebuilt binary, a local build, or none.
+    `fs_native=${fsNativeOrigin}`,
     `host_cpu=${HOST_CPU[arch()] ?? arch()}`,
     `host_os=${hostOs()}`,
     'name=nbdkit-ts',

@@ -1,8 +1,9 @@
 /**
  * Where clients come from: a Unix socket (-U, including a private one for -U -), TCP (-p/-i),
+ * sockets already listening that were handed over (systemd socket activation, an embedder's),
  * or stdin/stdout for exactly one client (-s).
  */
-import { fstatSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { fstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, unlinkSync } from 'node:fs';
 import { createServer, type ListenOptions, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,7 +84,7 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-function listen(server: Server, where: ListenOptions): Promise<void> {
+function listen(server: Server, where: ListenOptions | { fd: number }): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(where, () => {
@@ -144,6 +145,51 @@ export async function listenTcp(
   const address = server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   return { port: boundPort, close: () => closeServer(server) };
+}
+
+/**
+ * Accept on sockets that are already bound and listening, given by descriptor (socket
+ * activation passes them from fd 3 on). Closing closes the descriptors but leaves a Unix
+ * socket's file in place: it belongs to whoever made the socket.
+ */
+export async function listenOnDescriptors(fds: number[], reads: SocketReads, accept: Accept): Promise<Listening> {
+  const servers: Server[] = [];
+  const listening: Listening = { close: async () => void (await Promise.all(servers.map(closeServer))) };
+  for (const fd of fds) {
+    const server = createListener(reads, accept);
+    try {
+      await listen(server, { fd });
+    } catch (error) {
+      await listening.close();
+      throw new Error(`listening on file descriptor ${fd}: ${(error as Error).message}`);
+    }
+    servers.push(server);
+    // The first socket is the one $uri and friends describe.
+    const address = server.address();
+    if (servers.length > 1) continue;
+    if (typeof address === 'string' || address === null) listening.unixSocket = address || unixSocketPath(fd);
+    else listening.port = address.port;
+  }
+  return listening;
+}
+
+/**
+ * The path a Unix socket given by descriptor is bound to (Node knows it only for sockets it
+ * bound itself): the socket's inode from /proc/self/fd, looked up in /proc/net/unix.
+ */
+function unixSocketPath(fd: number): string | undefined {
+  try {
+    const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
+    if (inode === undefined) return undefined;
+    // Num RefCount Protocol Flags Type St Inode Path
+    for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[6] === inode && fields[7] !== undefined) return fields[7];
+    }
+  } catch {
+    // No /proc: the URI goes without the path.
+  }
+  return undefined;
 }
 
 /** -s: the single client is on stdin and stdout. */

@@ -5,7 +5,12 @@
 import { openSync, writeSync } from 'node:fs';
 import { Priority, syslog } from './syslog.js';
 
-export const PROGRAM = 'nbdkit-ts';
+/** The name messages start with: `nbdkit` when run as the nbdkit command (see cli.ts). */
+export let PROGRAM = 'nbdkit-ts';
+
+export function setProgramName(name: string): void {
+  PROGRAM = name;
+}
 
 /** Where messages go: --log=stderr (the default in the foreground), syslog, or null (nowhere). */
 export type LogDestination = 'stderr' | 'syslog' | 'null';

@@ -5,61 +5,19 @@
  */
 import { readFileSync, unlinkSync, writeFileSync, renameSync } from 'node:fs';
 import { Backend, RequestError } from './backend.js';
-import { type ClientStreams, type ConnectionOptions, serveConnection } from './connection.js';
 import { daemonize, notifyReady } from './daemon.js';
 import { dumpConfig, dumpPlugin, helpText, versionText } from './dump.js';
 import { optimiseRequestPathSooner } from './js-tiering.js';
-import { listenTcp, listenUnix, type Listening, type SocketReads, stdioStreams } from './listeners.js';
+import { type Listening, stdioStreams } from './listeners.js';
 import { isVerbose, logDebug, logError, logRaw, logWarning, setLogDestination, setLogFile, setVerbose } from './log.js';
 import { longOptionsText, parseCommandLine, type ServerOptions, shortOptionsText, UsageError } from './options.js';
-import { type Plugin, type PluginHost, ReportedPluginError } from './plugin.js';
+import { type Plugin, ReportedPluginError } from './plugin.js';
 import { configure, instantiate, type ResolvedPlugin, resolvePlugin } from './plugin-loader.js';
 import { isPluginDebugFlag } from './plugin-registry.js';
-import { parseSize } from './size.js';
 import { captiveEnvironment, runCaptive, serverUri } from './captive.js';
+import { Connections, listenAsOptions, makeHost, Shutdown } from './serving.js';
+import { checkSocketActivation, takeSocketActivation } from './socket-activation.js';
 import { loadTlsConfig, type TlsConfig } from './tls.js';
-
-const DEFAULT_PORT = 10809;
-
-class Shutdown {
-  private requested = false;
-  private resolve: (() => void) | undefined;
-  readonly done = new Promise<void>((resolve) => (this.resolve = resolve));
-  private readonly listeners = new Set<() => void>();
-
-  request(): void {
-    if (this.requested) return;
-    this.requested = true;
-    this.resolve?.();
-    for (const listener of this.listeners) listener();
-  }
-
-  /**
-   * Call `listener` at shutdown, until the returned function is called. (A `.then` on `done`
-   * per connection would keep every connection's closure alive until the server exits.)
-   */
-  onRequest(listener: () => void): () => void {
-    if (this.requested) {
-      listener();
-      return () => undefined;
-    }
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-}
-
-function makeHost(options: ServerOptions, shutdown: Shutdown): PluginHost {
-  return {
-    debug: (message) => logDebug(message),
-    error: (message) => logError(message),
-    parseSize: (text) => parseSize(text),
-    shutdown: () => shutdown.request(),
-    readonly: options.readonly,
-    verbose: options.verbose,
-    stdioSafe: !options.single,
-    debugFlag: (name) => options.debugValues[name],
-  };
-}
 
 /** How the caller runs main. */
 export interface MainOptions {
@@ -75,8 +33,11 @@ export interface MainOptions {
 /** Run nbdkit-ts with these arguments; resolves to the exit status. */
 export async function main(argv: string[], mainOptions: MainOptions = {}): Promise<number> {
   let options: ServerOptions;
+  let activated: number[];
   try {
+    activated = takeSocketActivation();
     options = parseCommandLine(argv);
+    if (activated.length > 0) checkSocketActivation(options);
   } catch (error) {
     return usageFailure(error);
   }
@@ -116,7 +77,8 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
     options.exitWithParent ||
     options.dumpPlugin ||
     options.help ||
-    options.version;
+    options.version ||
+    activated.length > 0;
   if (!foreground) {
     // A password typed at the terminal (password=-) is read by the server itself, from the
     // caller's stdin, which it then keeps.
@@ -152,7 +114,7 @@ export async function main(argv: string[], mainOptions: MainOptions = {}): Promi
   } catch (error) {
     return usageFailure(error);
   }
-  return serve(options, backend, shutdown, tls, mainOptions.exitsAfter ?? false);
+  return serve(options, backend, shutdown, tls, mainOptions.exitsAfter ?? false, activated);
 }
 
 /** Whether the plugin reads its script from stdin (`sh -`, `script=-`). */
@@ -206,23 +168,10 @@ async function serve(
   shutdown: Shutdown,
   tls: TlsConfig | undefined,
   exitsAfter: boolean,
+  activated: number[],
 ): Promise<number> {
   optimiseRequestPathSooner();
-  const clients = new Map<ClientStreams, Promise<void>>();
-  const connectionOptions: ConnectionOptions = {
-    noStructuredReplies: options.noStructuredReplies,
-    noMetaContexts: options.noMetaContexts,
-    handshakeMask: options.handshakeMask,
-    tls,
-    // How long a client may take to choose an export (one that never does holds a socket).
-    handshakeTimeoutMs: options.handshakeTimeoutMs,
-    onStop: (listener) => shutdown.onRequest(listener),
-    soleClient: () => clients.size === 1,
-  };
-  const accept = (streams: ClientStreams): void => {
-    const connection = serveConnection(streams, backend, connectionOptions).finally(() => clients.delete(streams));
-    clients.set(streams, connection);
-  };
+  const connections = new Connections(backend, options, tls, shutdown);
 
   let listening: Listening | undefined;
   let exitStatus = 0;
@@ -236,24 +185,10 @@ async function serve(
       // stdout is the socket now: anything printed by mistake must go to stderr instead.
       console.log = console.error;
       console.info = console.error;
-      const streams = stdioStreams();
-      accept(streams);
-      await Promise.race([clients.get(streams), shutdown.done]);
+      await Promise.race([connections.accept(stdioStreams()), shutdown.done]);
     } else {
       try {
-        // A socket that may be wrapped in TLS must keep Node's own reading (see direct-socket.ts).
-        const reads: SocketReads = tls ? 'streams' : 'direct';
-        if (options.unixSocket !== undefined) listening = await listenUnix(options.unixSocket, reads, accept);
-        else if (options.port !== undefined || options.ipAddress !== undefined || options.run === undefined) {
-          listening = await listenTcp(
-            Number(options.port ?? DEFAULT_PORT),
-            options.ipAddress,
-            reads,
-            accept,
-            options.ipFamily,
-            options.keepAlive,
-          );
-        } else listening = await listenUnix('-', reads, accept);
+        listening = await listenAsOptions(options, tls, connections.accept, activated);
       } catch (error) {
         logError((error as Error).message);
         return 1;
@@ -287,10 +222,7 @@ async function serve(
     // The signal handlers stay until the end: a second SIGTERM must not cut the clean-up short.
     logDebug('shutting down');
     const closing = listening?.close();
-    // Every connection has stopped reading (connectionOptions.onStop): each finishes its
-    // in-flight requests, sends their replies and closes its handle; stragglers are cut off.
-    await Promise.race([Promise.allSettled([...clients.values()]), delay(5000)]);
-    for (const streams of clients.keys()) streams.close(true);
+    await connections.drain();
     await closing;
     await backend.cleanup();
     await backend.unload();
@@ -302,10 +234,6 @@ async function serve(
     }
   }
   return exitStatus;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function writePidFile(path: string): void {

@@ -9,13 +9,12 @@
  * (ram-disk.ts). So a 32 KiB page counts as allocated when any part of it holds file data, and a
  * zero that leaves a page all zero punches out the whole page.
  */
-import type FsNative from '@nbdkit-ts/fs-native';
 import { fsNative } from '../host/fs-native.js';
 import { ExtentType, type ExtentSink } from '../host/plugin.js';
 import { locate, PAGE_SIZE, type RamDisk } from './ram-disk.js';
 import { readFullySync } from './read-fully.js';
 
-type Native = NonNullable<typeof FsNative>;
+type Native = NonNullable<typeof fsNative>;
 type MemoryFileHandle = ReturnType<Native['createMemoryFile']>['file'];
 
 /**

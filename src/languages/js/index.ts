@@ -138,13 +138,17 @@ function jsConnection(connection: ConnectionInfo): Record<string, unknown> {
   };
 }
 
-const createJsPlugin: PluginFactory = (host) => {
-  // Defined before the module loads, so its top level may use it too.
-  (globalThis as { nbdkit?: JsNbdkit }).nbdkit ??= jsNbdkit(host);
-  let script: ScriptModule | undefined;
+/**
+ * The adapter around a script module. With `loaded`, the module is already there (an object an
+ * embedder passes to startServer): every parameter goes to its config. Without, the first
+ * parameter must be script=FILE, which is imported.
+ */
+function adapt(loaded?: ScriptModule): Plugin {
+  let script: ScriptModule | undefined = loaded;
   const fn = (name: string): Callback | undefined => {
     const value = script?.[name];
-    return typeof value === 'function' ? (value as Callback) : undefined;
+    // Bound, so that an object's methods (a class instance given to startServer) keep `this`.
+    return typeof value === 'function' ? (value as Callback).bind(script) : undefined;
   };
 
   const adapter: Record<string, unknown> = {};
@@ -231,8 +235,24 @@ const createJsPlugin: PluginFactory = (host) => {
     Object.assign(plugin, adapter);
   }
 
+  if (loaded !== undefined) bindCallbacks();
   return plugin;
+}
+
+const createJsPlugin: PluginFactory = (host) => {
+  // Defined before the module loads, so its top level may use it too.
+  (globalThis as { nbdkit?: JsNbdkit }).nbdkit ??= jsNbdkit(host);
+  return adapt();
 };
+
+/**
+ * A plugin from an object shaped as a `js` plugin module (nbdkit's callback names, Python API
+ * version 2 arguments): what the in-process API serves. Throws a PluginError when it lacks
+ * open, get_size or pread.
+ */
+export function pluginFromObject(object: object): Plugin {
+  return adapt(object as ScriptModule);
+}
 
 async function loadScript(path: string): Promise<ScriptModule> {
   try {

@@ -1,6 +1,6 @@
 /**
  * The Tcl language adapter: runs an nbdkit Tcl plugin script in the WebAssembly Tcl of
- * @nbdkit-ts/wasm-tcl and exposes it as a Plugin.
+ * #wasm-tcl (runtimes/wasm-tcl) and exposes it as a Plugin.
  *
  * As nbdkit's Tcl plugin: the script is sourced when `script=` is configured (top-level commands
  * run then), procs are found by their literal names, the handle is whatever Tcl value
@@ -17,7 +17,7 @@ import {
   type TclInterp,
   type TclObj,
   type TclRuntime,
-} from '@nbdkit-ts/wasm-tcl';
+} from '#wasm-tcl';
 import {
   type ConnectionInfo,
   type ExtentSink,

@@ -3,7 +3,7 @@
  * block sizes, export lists) from Tcl values. Names are accepted wherever nbdkit has a constant,
  * so a script can return `parallel` or `native` as readably as the number.
  */
-import type { TclInterp, TclObj } from '@nbdkit-ts/wasm-tcl';
+import type { TclInterp, TclObj } from '#wasm-tcl';
 import {
   type BlockSize,
   type CacheMode,

@@ -2,7 +2,7 @@
  * Turning a failed Tcl call into nbdkit's error report: the message with Tcl's errorInfo (where
  * it happened) on stderr, and a PluginError carrying the errno the client sees.
  */
-import { TclError } from '@nbdkit-ts/wasm-tcl';
+import { TclError } from '#wasm-tcl';
 import { PluginError, ReportedPluginError } from '../../host/plugin.js';
 
 /**

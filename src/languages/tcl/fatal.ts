@@ -11,7 +11,7 @@
  * fault and every later one fail with EIO without entering the interpreter, the reason is
  * printed once, and the server goes on running.
  */
-import { TclError } from '@nbdkit-ts/wasm-tcl';
+import { TclError } from '#wasm-tcl';
 import { PluginError, type PluginHost, ReportedPluginError } from '../../host/plugin.js';
 
 /** Callbacks that, once the interpreter has failed, do nothing instead of failing. */

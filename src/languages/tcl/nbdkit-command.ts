@@ -20,7 +20,7 @@
  *   nbdkit parse_delay WHAT TEXT        {sec nsec}
  *   nbdkit parse_probability WHAT TEXT  a number between 0 and 1
  */
-import type { TclInterp, TclObj } from '@nbdkit-ts/wasm-tcl';
+import type { TclInterp, TclObj } from '#wasm-tcl';
 import { errnoName, errnoNumber } from '../../host/errno.js';
 import type { ConnectionInfo, PluginHost } from '../../host/plugin.js';
 import { callByName, type ScriptValue } from '../../host/script-api.js';
