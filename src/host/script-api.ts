@@ -155,31 +155,43 @@ function withoutNewline(text: string): string {
 }
 
 /** Read a line from the terminal on stdin with echo off, as nbdkit does for password=-. */
-function readFromTerminal(what: string): string {
-  if (!process.stdin.isTTY) throw new PluginError(`${what}: stdin is not a tty, cannot read password interactively`, 'EINVAL');
+function readFromStdin(): string {
+  const terminal = process.stdin.isTTY === true;
   const stty = (mode: string): void => {
-    spawnSync('stty', [mode], { stdio: ['inherit', 'ignore', 'ignore'] });
+    if (terminal) spawnSync('stty', [mode], { stdio: ['inherit', 'ignore', 'ignore'] });
   };
-  process.stderr.write('password: ');
+  if (terminal) process.stderr.write('password: ');
   stty('-echo');
   try {
-    let line = '';
+    // One line, a byte at a time, so that nothing after it is taken from stdin.
+    const line: number[] = [];
     const byte = Buffer.alloc(1);
-    while (readSync(0, byte, 0, 1, null) === 1 && byte[0] !== 0x0a) line += String.fromCharCode(byte[0]);
-    return Buffer.from(line, 'latin1').toString('utf8');
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(0, byte, 0, 1, null);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+        throw error;
+      }
+      if (n === 0 || byte[0] === 0x0a) break;
+      line.push(byte[0]);
+    }
+    return Buffer.from(line).toString('utf8').replace(/\r$/, '');
   } finally {
     stty('echo');
-    process.stderr.write('\n');
+    if (terminal) process.stderr.write('\n');
   }
 }
 
 /**
- * nbdkit_read_password: a password given as itself, or "-" (typed at the terminal), "-FD"
+ * nbdkit_read_password: a password given as itself, or "-" (a line from stdin; typed at the
+ * terminal with echo off when stdin is one), "-FD"
  * (read from an inherited descriptor, which is then closed) or "+FILE" (read from a file); one
  * trailing newline is dropped from what was read.
  */
 export function readPassword(value: string, what = 'read_password'): string {
-  if (value === '-') return readFromTerminal(what);
+  if (value === '-') return readFromStdin();
   const fdMatch = /^-(\d+)$/.exec(value);
   if (fdMatch) {
     const fd = Number(fdMatch[1]);
