@@ -3,16 +3,13 @@
 // socket and its 64 KiB of buffers for 5 s, and a listener per connection on the shutdown
 // promise kept each connection's reader until exit: 200,000 connections grew a server to
 // 1.4 GiB.) Bounded: a fixed number of connections, eight at a time.
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { NBD_CMD, RawClient } from './helpers/raw-client.js';
-import { serversStoppedAfterEach } from './helpers/server.js';
+import { rssMiB, serversStoppedAfterEach } from './helpers/server.js';
 
 const serve = serversStoppedAfterEach();
 
-function rssMiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-}
 
 function openDescriptors(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;

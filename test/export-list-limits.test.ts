@@ -1,12 +1,12 @@
 // NBD_OPT_LIST costs the server a bounded amount per client: replies to a client that does not
 // read wait for it instead of piling up in memory, and a plugin listing more exports than
 // nbdkit's limit (10,000) gets the client the error native nbdkit sends.
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NBD_OPT, NBD_REP, RawClient } from './helpers/raw-client.js';
-import { CLIENT_ENV, serversStoppedAfterEach } from './helpers/server.js';
+import { CLIENT_ENV, rssMiB, serversStoppedAfterEach } from './helpers/server.js';
 
 const work = mkdtempSync(join(tmpdir(), 'nbdkit-ts-exports-'));
 const env: NodeJS.ProcessEnv = { ...CLIENT_ENV, XDG_CACHE_HOME: join(work, 'cache') };
@@ -29,9 +29,6 @@ def pread(h, buf, offset, flags): buf[:] = bytes(len(buf))
   return path;
 }
 
-function rssMiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-}
 
 /** NBD_OPT_LIST, read to the end: the number of NBD_REP_SERVER replies and the final reply type. */
 async function list(socket: string): Promise<{ servers: number; final: number }> {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IHAVEOPT, NBD_CMD, NBD_OPT, REQUEST_MAGIC, RawClient } from './helpers/raw-client.js';
 import { seededUniform } from './helpers/random.js';
-import { type RunningServer, nbdPython, run, startServer } from './helpers/server.js';
+import { type RunningServer, nbdPython, rssMiB, run, startServer } from './helpers/server.js';
 
 let work: string;
 beforeAll(() => {
@@ -16,10 +16,6 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function rssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-}
 
 async function healthy(server: RunningServer): Promise<void> {
   const out = await nbdPython(server.uri, 'h.pwrite(b"still here", 512)\nprint(h.pread(10, 512).decode())');

@@ -4,7 +4,7 @@
  * client, and each reply described so that two servers' answers compare as lists of lines.
  */
 import { createHash } from 'node:crypto';
-import { NBD_CMD, NBD_OPT, NBD_REP, type RawClient, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC } from './raw-client.js';
+import { NBD_CMD, NBD_OPT, NBD_REP, RawClient, SIMPLE_REPLY_MAGIC, STRUCTURED_REPLY_MAGIC } from './raw-client.js';
 
 /** One random request a well-framed but careless client might send. */
 export interface RandomRequest {
@@ -96,7 +96,6 @@ export class ConformanceSession {
     structured: boolean,
     afterGreeting?: (raw: RawClient) => Promise<void>,
   ): Promise<ConformanceSession> {
-    const { RawClient } = await import('./raw-client.js');
     const raw = typeof client === 'string' ? await RawClient.connect(client) : client;
     await raw.greet();
     await afterGreeting?.(raw);

@@ -3,7 +3,7 @@
  * Servers listen on a Unix socket in a fresh temporary directory and are always stopped.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -179,4 +179,9 @@ export function serversStoppedAfterEach(): (args: string[], options?: StartOptio
     servers.push(server);
     return server;
   };
+}
+
+/** A live process's resident set size in MiB (Linux /proc). */
+export function rssMiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 }
